@@ -1,0 +1,88 @@
+//! `/cluster` wire types.
+
+use serde::{Deserialize, Serialize};
+
+/// One entry of `GET /cluster/status`: a `cluster` row (only when clustered) or a `node` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ClusterStatusEntry {
+    Cluster {
+        id: String,
+        name: String,
+        nodes: u32,
+        version: u64,
+        #[serde(with = "crate::pve_bool")]
+        quorate: bool,
+    },
+    Node {
+        id: String,
+        name: String,
+        nodeid: u32,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        ip: Option<String>,
+        #[serde(with = "crate::pve_bool")]
+        local: bool,
+        #[serde(with = "crate::pve_bool")]
+        online: bool,
+        level: String,
+    },
+}
+
+/// One entry of `GET /cluster/resources` (the node subset for now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterResource {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node: Option<String>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maxcpu: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mem: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maxmem: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub disk: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maxdisk: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub uptime: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub level: Option<String>,
+}
+
+/// One entry of `GET /cluster/log`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterLogEntry {
+    pub uid: i64,
+    pub time: i64,
+    pub pri: u8,
+    pub tag: String,
+    pub pid: i64,
+    pub node: String,
+    pub user: String,
+    pub msg: String,
+    pub id: String,
+}
+
+/// One entry of `GET /cluster/tasks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    pub upid: String,
+    pub node: String,
+    pub pid: u32,
+    pub pstart: u64,
+    pub starttime: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub user: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub endtime: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<String>,
+}

@@ -1,0 +1,193 @@
+//! PVE's frame: header, resource tree on the left, the selected object's tabs and content in
+//! the centre, the task/cluster log panel at the bottom. The URL names the selection and tab:
+//! `/datacenter/{tab}` or `/node/{node}/{tab}`.
+
+use corral_api_types::cluster::ClusterResource;
+use corral_api_types::VersionInfo;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::api_client::{self, ApiFailure};
+use crate::live::{provide_live, LiveMode};
+use crate::{datacenter_view, log_panel, node_view, ConsoleLogin};
+
+/// What the resource tree has selected.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selection {
+    Datacenter,
+    Node(String),
+}
+
+impl Selection {
+    pub fn href(&self, tab: &str) -> String {
+        match self {
+            Selection::Datacenter => format!("/datacenter/{tab}"),
+            Selection::Node(n) => format!("/node/{n}/{tab}"),
+        }
+    }
+
+    pub fn tabs(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Selection::Datacenter => &[("summary", "Summary")],
+            Selection::Node(_) => &[("summary", "Summary"), ("network", "Network")],
+        }
+    }
+}
+
+#[component]
+pub fn ConsoleFrame() -> impl IntoView {
+    let params = use_params_map();
+    let selection = Memo::new(move |_| match params.with(|p| p.get("node")) {
+        Some(node) => Selection::Node(node),
+        None => Selection::Datacenter,
+    });
+    let tab = Memo::new(move |_| params.with(|p| p.get("tab")).unwrap_or_else(|| "summary".into()));
+    provide_live();
+    view! {
+        <div class="frame">
+            <Header/>
+            <nav class="tree" aria-label="Resource tree">
+                <ResourceTree selection/>
+            </nav>
+            <main class="content">
+                <TabStrip selection tab/>
+                <section class="panel">
+                    {move || match selection.get() {
+                        Selection::Datacenter => datacenter_view::DatacenterPanel(datacenter_view::DatacenterPanelProps { tab: tab.get() }).into_any(),
+                        Selection::Node(node) => node_view::NodePanel(node_view::NodePanelProps { node, tab: tab.get() }).into_any(),
+                    }}
+                </section>
+            </main>
+            <log_panel::LogPanel/>
+        </div>
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let login = use_context::<ConsoleLogin>().unwrap_or_default();
+    let version = Resource::new(|| (), |_| api_client::get::<VersionInfo>("/version".into()));
+    let live = crate::live::use_live();
+    let mode = move || match live.mode.get() {
+        LiveMode::Connecting => "connecting",
+        LiveMode::Push => "live",
+        LiveMode::Polling => "polling",
+    };
+    view! {
+        <header class="header">
+            <span class="logo">"corral"</span>
+            <span class="version">
+                <Suspense fallback=|| "">
+                    {move || Suspend::new(async move {
+                        version.await.map(|v| format!("Cluster Manager {}", v.version)).unwrap_or_default()
+                    })}
+                </Suspense>
+            </span>
+            <span class="spacer"></span>
+            <span class="live-mode" data-testid="live-mode" title="How this page receives updates">{mode}</span>
+            <span class="user" data-testid="current-user">{login.userid.clone()}</span>
+            <LogoutButton/>
+        </header>
+    }
+}
+
+#[component]
+fn LogoutButton() -> impl IntoView {
+    let logout = move |_| {
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            let _ = api_client::send::<serde_json::Value>("DELETE", "/access/session", &[], &[]).await;
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().assign("/login");
+            }
+        });
+    };
+    view! { <button class="logout" on:click=logout>"Logout"</button> }
+}
+
+#[component]
+fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
+    let live = crate::live::use_live();
+    let resources = Resource::new(
+        move || live.tick.get(),
+        |_| api_client::get::<Vec<ClusterResource>>("/cluster/resources".into()),
+    );
+    let is = move |s: Selection| move || if selection.get() == s { "selected" } else { "" };
+    view! {
+        <ul class="tree-root">
+            <li>
+                <A href="/datacenter/summary" attr:class=is(Selection::Datacenter)>
+                    <span class="icon dc"></span>"Datacenter"
+                </A>
+                <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
+                    {move || Suspend::new(async move {
+                        match resources.await {
+                            Ok(list) => {
+                                let nodes: Vec<ClusterResource> = list.into_iter().filter(|r| r.kind == "node").collect();
+                                view! {
+                                    <ul>
+                                        {nodes.into_iter().map(|r| {
+                                            let name = r.node.clone().unwrap_or_default();
+                                            let online = r.status == "online";
+                                            let href = format!("/node/{name}/summary");
+                                            let class = is(Selection::Node(name.clone()));
+                                            let testid = format!("tree-node-{name}");
+                                            view! {
+                                                <li data-testid=testid>
+                                                    <A href=href attr:class=class>
+                                                        <span class=if online { "icon node online" } else { "icon node offline" }></span>
+                                                        {name}
+                                                    </A>
+                                                </li>
+                                            }
+                                        }).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }
+                            Err(ApiFailure { message, .. }) => view! { <p class="error">{message}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </li>
+        </ul>
+    }
+}
+
+#[component]
+fn TabStrip(selection: Memo<Selection>, tab: Memo<String>) -> impl IntoView {
+    let title = move || match selection.get() {
+        Selection::Datacenter => "Datacenter".to_string(),
+        Selection::Node(n) => format!("Node '{n}'"),
+    };
+    view! {
+        <div class="tabstrip">
+            <h1 class="panel-title">{title}</h1>
+            <ul class="tabs" role="tablist">
+                {move || {
+                    let sel = selection.get();
+                    sel.tabs().iter().map(|(id, label)| {
+                        let href = sel.href(id);
+                        let active = tab.get() == *id;
+                        view! {
+                            <li role="tab" aria-selected=if active { "true" } else { "false" }>
+                                <A href=href attr:class=if active { "tab active" } else { "tab" }>{*label}</A>
+                            </li>
+                        }
+                    }).collect_view()
+                }}
+            </ul>
+        </div>
+    }
+}
+
+/// A labelled value row of a summary card.
+#[component]
+pub fn Field(label: &'static str, #[prop(into)] value: String, #[prop(optional)] testid: Option<&'static str>) -> impl IntoView {
+    view! {
+        <div class="field">
+            <span class="label">{label}</span>
+            <span class="value" data-testid=testid>{value}</span>
+        </div>
+    }
+}

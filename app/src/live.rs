@@ -1,0 +1,101 @@
+//! Live updates in the browser: a Server-Sent Events stream from `/api2/json/events`; while it
+//! is down, polling every few seconds instead. Components read the counters as refresh keys.
+
+use corral_api_types::node::RrdSample;
+use leptos::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveMode {
+    Connecting,
+    Push,
+    Polling,
+}
+
+#[derive(Clone, Copy)]
+pub struct Live {
+    /// Bumped whenever node status may have changed.
+    pub tick: RwSignal<u64>,
+    /// Bumped whenever the cluster log has new entries.
+    pub log_tick: RwSignal<u64>,
+    /// Samples pushed since the page loaded, per node.
+    pub samples: RwSignal<Vec<(String, RrdSample)>>,
+    pub mode: RwSignal<LiveMode>,
+}
+
+pub const POLL_SECS: u64 = 5;
+
+pub fn provide_live() -> Live {
+    let live = Live {
+        tick: RwSignal::new(0),
+        log_tick: RwSignal::new(0),
+        samples: RwSignal::new(Vec::new()),
+        mode: RwSignal::new(LiveMode::Connecting),
+    };
+    provide_context(live);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| browser::connect(live));
+    live
+}
+
+pub fn use_live() -> Live {
+    use_context::<Live>().unwrap_or_else(provide_live)
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use std::time::Duration;
+
+    use super::*;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    use web_sys::{EventSource, MessageEvent};
+
+    #[derive(serde::Deserialize)]
+    struct NodeSample {
+        node: String,
+        sample: RrdSample,
+    }
+
+    pub fn connect(live: Live) {
+        start_polling_fallback(live);
+        let Ok(source) = EventSource::new("/api2/json/events") else {
+            live.mode.set(LiveMode::Polling);
+            return;
+        };
+        let on_open = Closure::<dyn FnMut()>::new(move || live.mode.set(LiveMode::Push));
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        on_open.forget();
+        let on_error = Closure::<dyn FnMut()>::new(move || live.mode.set(LiveMode::Polling));
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        let on_sample = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let Some(text) = ev.data().as_string() else { return };
+            if let Ok(event) = serde_json::from_str::<NodeSample>(&text) {
+                live.samples.update(|all| {
+                    all.push((event.node, event.sample));
+                    let excess = all.len().saturating_sub(2000);
+                    all.drain(..excess);
+                });
+                live.tick.update(|t| *t += 1);
+            }
+        });
+        let _ = source.add_event_listener_with_callback("node-sample", on_sample.as_ref().unchecked_ref());
+        on_sample.forget();
+        let on_log = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.log_tick.update(|t| *t += 1));
+        let _ = source.add_event_listener_with_callback("cluster-log", on_log.as_ref().unchecked_ref());
+        on_log.forget();
+    }
+
+    /// Polls only while the push stream is not open.
+    fn start_polling_fallback(live: Live) {
+        set_interval(
+            move || {
+                if live.mode.get_untracked() != LiveMode::Push {
+                    live.tick.update(|t| *t += 1);
+                    live.log_tick.update(|t| *t += 1);
+                }
+            },
+            Duration::from_secs(POLL_SECS),
+        );
+    }
+}

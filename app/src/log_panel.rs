@@ -1,0 +1,65 @@
+//! The bottom panel: Tasks and Cluster log, refreshed by live events (or polling).
+
+use corral_api_types::cluster::{ClusterLogEntry, TaskSummary};
+use leptos::prelude::*;
+
+use crate::api_client;
+use crate::format;
+use crate::live::use_live;
+
+#[derive(Clone, Copy, PartialEq)]
+enum LogTab {
+    Tasks,
+    ClusterLog,
+}
+
+#[component]
+pub fn LogPanel() -> impl IntoView {
+    let tab = RwSignal::new(LogTab::Tasks);
+    let live = use_live();
+    let tasks = Resource::new(move || live.log_tick.get(), |_| api_client::get::<Vec<TaskSummary>>("/cluster/tasks".into()));
+    let log = Resource::new(move || live.log_tick.get(), |_| api_client::get::<Vec<ClusterLogEntry>>("/cluster/log?max=50".into()));
+    let tab_class = move |t: LogTab| move || if tab.get() == t { "tab active" } else { "tab" };
+    view! {
+        <footer class="logpanel">
+            <div class="tabs">
+                <button class=tab_class(LogTab::Tasks) on:click=move |_| tab.set(LogTab::Tasks)>"Tasks"</button>
+                <button class=tab_class(LogTab::ClusterLog) on:click=move |_| tab.set(LogTab::ClusterLog) data-testid="tab-cluster-log">"Cluster log"</button>
+            </div>
+            <div class="logbody" data-testid="log-body">
+                <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
+                    {move || {
+                        let which = tab.get();
+                        Suspend::new(async move {
+                            match which {
+                                LogTab::Tasks => match tasks.await {
+                                    Ok(list) if list.is_empty() => view! { <p class="empty">"No tasks yet."</p> }.into_any(),
+                                    Ok(list) => view! {
+                                        <table class="grid"><tbody>
+                                            {list.into_iter().map(|t| view! {
+                                                <tr><td>{format::clock(t.starttime)}</td><td>{t.node}</td><td>{t.user}</td><td>{format!("{} {}", t.kind, t.id)}</td><td>{t.status.unwrap_or_else(|| "running".into())}</td></tr>
+                                            }).collect_view()}
+                                        </tbody></table>
+                                    }.into_any(),
+                                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                                },
+                                LogTab::ClusterLog => match log.await {
+                                    Ok(list) => view! {
+                                        <table class="grid" data-testid="cluster-log"><tbody>
+                                            {list.into_iter().map(|e| view! {
+                                                <tr class=if e.pri <= 3 { "error" } else { "" }>
+                                                    <td>{format::clock(e.time)}</td><td>{e.node}</td><td>{e.user}</td><td>{e.tag}</td><td>{e.msg}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody></table>
+                                    }.into_any(),
+                                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                                },
+                            }
+                        })
+                    }}
+                </Transition>
+            </div>
+        </footer>
+    }
+}

@@ -1,0 +1,129 @@
+//! Node panels: Summary (status card and the live usage graph of the last hour) and Network.
+
+use corral_api_types::node::{NetworkInterface, NodeStatus, RrdSample};
+use leptos::prelude::*;
+
+use crate::api_client;
+use crate::chart::UsageChart;
+use crate::console::Field;
+use crate::format;
+use crate::live::use_live;
+
+#[component]
+pub fn NodePanel(node: String, tab: String) -> impl IntoView {
+    match tab.as_str() {
+        "summary" => view! { <NodeSummary node/> }.into_any(),
+        "network" => view! { <NodeNetwork node/> }.into_any(),
+        other => view! { <p class="error">{format!("No such panel '{other}'.")}</p> }.into_any(),
+    }
+}
+
+/// History from the API followed by the samples pushed since, oldest first.
+pub fn merge_samples(history: &[RrdSample], pushed: impl Iterator<Item = RrdSample>) -> Vec<RrdSample> {
+    let last = history.last().map(|s| s.time).unwrap_or(i64::MIN);
+    let mut all = history.to_vec();
+    all.extend(pushed.filter(|s| s.time > last));
+    all
+}
+
+#[component]
+fn NodeSummary(node: String) -> impl IntoView {
+    let live = use_live();
+    let status_node = node.clone();
+    let status = Resource::new(move || live.tick.get(), move |_| api_client::get::<NodeStatus>(format!("/nodes/{status_node}/status")));
+    let rrd_node = node.clone();
+    let history = Resource::new(|| (), move |_| api_client::get::<Vec<RrdSample>>(format!("/nodes/{rrd_node}/rrddata?timeframe=hour&cf=AVERAGE")));
+    let chart_node = node.clone();
+    let samples = Signal::derive(move || {
+        let base = history.get().and_then(Result::ok).unwrap_or_default();
+        live.samples.with(|pushed| merge_samples(&base, pushed.iter().filter(|(n, _)| *n == chart_node).map(|(_, s)| *s)))
+    });
+    view! {
+        <div class="card" data-testid="node-status">
+            <h2>{format!("{node} (Uptime: ")}
+                <Transition fallback=|| "">
+                    {move || Suspend::new(async move { status.await.map(|s| format::uptime(s.uptime)).unwrap_or_default() })}
+                </Transition>
+                ")"
+            </h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
+                {move || Suspend::new(async move {
+                    match status.await {
+                        Ok(s) => view! {
+                            <Field label="CPU usage" value=format!("{} of {} CPU(s)", format::percent(s.cpu), s.cpuinfo.cpus) testid="node-cpu"/>
+                            <Field label="IO delay" value=format::percent(s.wait)/>
+                            <Field label="Load average" value=s.loadavg.join(",") testid="node-load"/>
+                            <Field label="RAM usage" value=format!("{} ({} of {})", format::percent(fraction(s.memory.used, s.memory.total)), format::bytes(s.memory.used), format::bytes(s.memory.total)) testid="node-mem"/>
+                            <Field label="Root FS" value=format!("{} ({} of {})", format::percent(fraction(s.rootfs.used, s.rootfs.total)), format::bytes(s.rootfs.used), format::bytes(s.rootfs.total))/>
+                            <Field label="CPU(s)" value=format!("{} x {}", s.cpuinfo.cpus, s.cpuinfo.model)/>
+                            <Field label="Kernel Version" value=s.kversion.clone()/>
+                            <Field label="Manager Version" value=s.pveversion.clone()/>
+                            <Field label="Uptime" value=format::uptime(s.uptime) testid="node-uptime"/>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+        <div class="card">
+            <Transition fallback=|| view! { <p class="loading">"Loading graph..."</p> }>
+                {move || Suspend::new(async move {
+                    let _ = history.await;
+                    view! { <UsageChart samples/> }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+fn fraction(used: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        used as f64 / total as f64
+    }
+}
+
+#[component]
+fn NodeNetwork(node: String) -> impl IntoView {
+    let list = Resource::new(|| (), move |_| api_client::get::<Vec<NetworkInterface>>(format!("/nodes/{node}/network")));
+    view! {
+        <div class="card">
+            <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(ifaces) => view! {
+                            <table class="grid" data-testid="node-network">
+                                <thead><tr><th>"Name"</th><th>"Type"</th><th>"Active"</th><th>"CIDR"</th><th>"CIDR (IPv6)"</th></tr></thead>
+                                <tbody>
+                                    {ifaces.into_iter().map(|i| view! {
+                                        <tr>
+                                            <td>{i.iface}</td>
+                                            <td>{i.kind}</td>
+                                            <td>{if i.active { "Yes" } else { "No" }}</td>
+                                            <td>{i.cidr.unwrap_or_default()}</td>
+                                            <td>{i.cidr6.unwrap_or_default()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushed_samples_extend_history_without_duplicates() {
+        let s = |time| RrdSample { time, ..Default::default() };
+        let merged = merge_samples(&[s(10), s(20)], [s(20), s(30)].into_iter());
+        assert_eq!(merged.iter().map(|x| x.time).collect::<Vec<_>>(), [10, 20, 30]);
+    }
+}

@@ -1,0 +1,9 @@
+//! Browser entry point: hydrates the server-rendered console.
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+#[wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(corral_app::App);
+}

@@ -1,0 +1,44 @@
+//! `GET /cluster/resources`: any authenticated user sees what it may audit (root: everything).
+
+use axum::extract::State;
+use axum::Json;
+use corral_api_types::cluster::ClusterResource;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::error::ApiResult;
+use crate::api::params::{optional, Kind, Prop, RawParams};
+use crate::auth::{Authenticated, Privilege};
+use crate::state::AppState;
+
+const SCHEMA: &[Prop] = &[optional("type", Kind::Enum(&["vm", "storage", "node", "sdn"]))];
+
+#[derive(Deserialize)]
+struct Query {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
+    let query: Query = params.check(SCHEMA)?;
+    let mut out = Vec::new();
+    let wants_nodes = query.kind.as_deref().is_none_or(|k| k == "node");
+    if wants_nodes && auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node)).is_ok() {
+        let s = state.stats.status();
+        out.push(ClusterResource {
+            id: format!("node/{}", state.node),
+            kind: "node".into(),
+            node: Some(state.node.to_string()),
+            status: "online".into(),
+            cpu: Some(s.cpu),
+            maxcpu: Some(s.cpuinfo.cpus),
+            mem: Some(s.memory.used),
+            maxmem: Some(s.memory.total),
+            disk: Some(s.rootfs.used),
+            maxdisk: Some(s.rootfs.total),
+            uptime: Some(s.uptime),
+            level: Some(String::new()),
+        });
+    }
+    Ok(crate::api::data(out))
+}

@@ -1,0 +1,62 @@
+//! `/nodes` and `/nodes/{node}/…`. `{node}` is this node's name or the alias `localhost`;
+//! forwarding to other nodes arrives with clustering.
+
+pub mod network;
+pub mod rrddata;
+pub mod status;
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use corral_api_types::node::NodeListEntry;
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+use super::params::RawParams;
+use crate::auth::{Authenticated, Privilege};
+use crate::state::AppState;
+
+/// Accept `{node}` if it names this node.
+pub fn local_node(state: &AppState, node: &str) -> ApiResult<()> {
+    if node == "localhost" || node == state.node.as_str() {
+        Ok(())
+    } else {
+        Err(ApiError::param("node", format!("no such cluster node '{node}'")))
+    }
+}
+
+/// `GET /nodes`: Sys.Audit on `/nodes/{node}` per listed node.
+async fn list(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
+    params.check::<serde::de::IgnoredAny>(&[])?;
+    auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node))?;
+    let status = state.stats.status();
+    Ok(super::data(vec![NodeListEntry {
+        node: state.node.to_string(),
+        id: format!("node/{}", state.node),
+        kind: "node".into(),
+        status: "online".into(),
+        cpu: status.cpu,
+        maxcpu: status.cpuinfo.cpus,
+        mem: status.memory.used,
+        maxmem: status.memory.total,
+        disk: status.rootfs.used,
+        maxdisk: status.rootfs.total,
+        uptime: status.uptime,
+        level: String::new(),
+        ssl_fingerprint: state.fingerprint.clone(),
+    }]))
+}
+
+async fn index(_auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>) -> ApiResult<Json<Value>> {
+    local_node(&state, &node)?;
+    Ok(super::listing("name", &["status", "network", "rrddata"]))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list))
+        .route("/{node}", get(index))
+        .route("/{node}/status", get(status::get_status))
+        .route("/{node}/network", get(network::list_interfaces))
+        .route("/{node}/rrddata", get(rrddata::get_rrddata))
+}

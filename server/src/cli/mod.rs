@@ -1,0 +1,143 @@
+//! Command line: `corral serve | passwd | status`. Each subcommand works without a terminal so
+//! install scripts, labs and CI can drive it.
+
+mod passwd;
+mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use corral_api_types::NodeName;
+
+use crate::daemon;
+
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/corral";
+
+#[derive(Parser)]
+#[command(name = "corral", version, about = "corral cluster manager node: daemon and tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct DataDirArg {
+    /// Where the node keeps its database, certificates and state.
+    #[arg(long, env = "CORRAL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node daemon: HTTPS API and web console.
+    Serve {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Address and port to serve HTTPS on (port 0 picks a free port).
+        #[arg(long, env = "CORRAL_LISTEN", default_value = "0.0.0.0:8006")]
+        listen: SocketAddr,
+        /// This node's name (default: the host name up to its first dot).
+        #[arg(long, env = "CORRAL_NODE_NAME")]
+        node_name: Option<String>,
+        /// Directory holding the console bundle (`pkg/`); default: `site` beside the binary.
+        #[arg(long, env = "CORRAL_SITE_ROOT")]
+        site_root: Option<PathBuf>,
+        /// Seconds between node status samples.
+        #[arg(long, default_value_t = 10)]
+        stats_interval: u64,
+        /// Delay before answering a failed login, in milliseconds.
+        #[arg(long, default_value_t = 3000, hide = true)]
+        auth_fail_delay_ms: u64,
+    },
+    /// Set a user's password (default root@pam). Reads it from the terminal, or from stdin.
+    Passwd {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The user, as user@realm.
+        #[arg(default_value = "root@pam")]
+        user: String,
+    },
+    /// Show this node's name, certificate fingerprint and whether the daemon runs.
+    Status {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+fn default_node_name() -> anyhow::Result<NodeName> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        anyhow::bail!("cannot read the host name; pass --node-name");
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let full = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let short = full.split('.').next().unwrap_or_default();
+    NodeName::parse(short).map_err(|e| anyhow::anyhow!("host name '{full}' is not a valid node name ({e}); pass --node-name"))
+}
+
+fn default_site_root() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("site")))
+        .unwrap_or_else(|| PathBuf::from("site"))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+async fn serve(
+    data: DataDirArg,
+    listen: SocketAddr,
+    node_name: Option<String>,
+    site_root: Option<PathBuf>,
+    stats_interval: u64,
+    auth_fail_delay_ms: u64,
+) -> anyhow::Result<()> {
+    let node = match node_name {
+        Some(n) => NodeName::parse(&n).map_err(|e| anyhow::anyhow!("--node-name: {e}"))?,
+        None => default_node_name()?,
+    };
+    daemon::serve(daemon::ServeConfig {
+        data_dir: data.data_dir,
+        listen,
+        node,
+        site_root: site_root.unwrap_or_else(default_site_root),
+        auth_fail_delay: Duration::from_millis(auth_fail_delay_ms),
+        stats_interval: Duration::from_secs(stats_interval.max(1)),
+    })
+    .await
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            match cli.command {
+                Command::Serve { data, listen, node_name, site_root, stats_interval, auth_fail_delay_ms } => {
+                    serve(data, listen, node_name, site_root, stats_interval, auth_fail_delay_ms).await.map(|_| ExitCode::SUCCESS)
+                }
+                Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
+                Command::Status { data } => status::run(&data.data_dir).await,
+            }
+        })
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("corral: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

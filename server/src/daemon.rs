@@ -1,0 +1,191 @@
+//! `corral serve`: open the data dir, make sure the node has its certificates, keys and root
+//! user, then serve the API and console over HTTPS until SIGTERM/SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use corral_api_types::{NodeName, Userid};
+use leptos::config::LeptosOptions;
+use rand::distributions::{Alphanumeric, DistString};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::auth::{login_guard::LoginGuard, password, unix_now, user_store, AuthKeys};
+use crate::node_stats::NodeStats;
+use crate::state::{AppInner, AppState};
+use crate::{api, console, db, host, pki};
+
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub node: NodeName,
+    pub site_root: PathBuf,
+    pub auth_fail_delay: Duration,
+    pub stats_interval: Duration,
+}
+
+/// What a running daemon publishes for `corral status`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RunState {
+    pub pid: u32,
+    pub listen: SocketAddr,
+    pub node: String,
+    pub fingerprint: String,
+}
+
+pub fn run_state_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("run").join("serve.json")
+}
+
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("corral.db")
+}
+
+pub fn initial_password_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("initial-root-password")
+}
+
+/// On the very first start, give `root@pam` a password: `CORRAL_ROOT_PASSWORD` if set, else a
+/// random one written to a root-only file (and shown on the terminal, never in the log).
+async fn ensure_root(db: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
+    let root = Userid::parse("root@pam").expect("constant userid");
+    if user_store::user_exists(db, &root).await? {
+        return Ok(());
+    }
+    let (secret, generated) = match std::env::var("CORRAL_ROOT_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (Alphanumeric.sample_string(&mut rand::thread_rng(), 20), true),
+    };
+    user_store::set_password(db, &root, &password::hash(secret.clone()).await?, unix_now()).await?;
+    if generated {
+        let path = initial_password_path(data_dir);
+        std::fs::write(&path, format!("{secret}\n"))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!("corral: first start - root@pam password: {secret}");
+        }
+        println!("corral: first start - root@pam password saved in {} (change it with `corral passwd`)", path.display());
+    } else {
+        println!("corral: first start - root@pam password set from CORRAL_ROOT_PASSWORD");
+    }
+    Ok(())
+}
+
+fn tls_config(pki: &pki::NodePki) -> anyhow::Result<RustlsConfig> {
+    let certs = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().context("node certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).context("node key")?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    // HTTP/1.1 only: PVE clients read the error text from the reason phrase, which HTTP/2 lacks.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(RustlsConfig::from_config(Arc::new(config)))
+}
+
+fn write_run_state(data_dir: &Path, state: &RunState) -> anyhow::Result<()> {
+    let path = run_state_path(data_dir);
+    std::fs::create_dir_all(path.parent().unwrap_or(data_dir))?;
+    std::fs::write(&path, serde_json::to_vec_pretty(state)?)?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::set_permissions(&config.data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let db = db::open(&database_path(&config.data_dir)).await.context("opening the database")?;
+    ensure_root(&db, &config.data_dir).await?;
+    let mut addresses: Vec<_> = host::network::addresses().into_iter().map(|a| a.addr).collect();
+    if !config.listen.ip().is_unspecified() {
+        addresses.push(config.listen.ip());
+    }
+    let node_pki = pki::ensure(&config.data_dir, config.node.as_str(), &addresses)?;
+    let keys = AuthKeys::load(&db).await?;
+    let (events, _) = tokio::sync::broadcast::channel(256);
+    let stats = Arc::new(NodeStats::new(config.stats_interval));
+    stats.sample();
+    let leptos = LeptosOptions::builder()
+        .output_name("corral")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .build();
+    let state = AppState::new(AppInner {
+        db: db.clone(),
+        keys,
+        node: config.node.clone(),
+        fingerprint: node_pki.fingerprint.clone(),
+        stats: stats.clone(),
+        login_guard: LoginGuard::default(),
+        auth_fail_delay: config.auth_fail_delay,
+        events: events.clone(),
+        leptos,
+    });
+    tokio::spawn(stats.run(config.node.to_string(), events));
+
+    let store = SqliteStore::new(db.clone());
+    tokio::spawn(tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(store.clone(), Duration::from_secs(600)));
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("corral_session")
+        .with_secure(true)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(2)));
+    let api_router = Router::new().nest("/api2/json", api::router()).with_state(state.clone());
+    let console_router = console::router(&state, api_router.clone().layer(sessions.clone())).with_state(state.clone());
+    let app = api_router
+        .merge(console_router)
+        .layer(sessions)
+        .layer(SetResponseHeaderLayer::overriding(header::SERVER, HeaderValue::from_static("corral")));
+
+    let handle = axum_server::Handle::new();
+    let server = axum_server::bind_rustls(config.listen, tls_config(&node_pki)?).handle(handle.clone());
+    let mut serving = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
+    let Some(bound) = handle.listening().await else {
+        return match (&mut serving).await? {
+            Err(err) => Err(anyhow::Error::from(err).context(format!("listening on {}", config.listen))),
+            Ok(()) => Err(anyhow::anyhow!("server stopped before it listened")),
+        };
+    };
+    write_run_state(
+        &config.data_dir,
+        &RunState { pid: std::process::id(), listen: bound, node: config.node.to_string(), fingerprint: node_pki.fingerprint.clone() },
+    )?;
+    tracing::info!(%bound, node = %config.node, fingerprint = %node_pki.fingerprint, "serving");
+    println!("corral: node {} listening on https://{bound} (fingerprint {})", config.node, node_pki.fingerprint);
+    std::io::stdout().flush()?;
+
+    tokio::select! {
+        result = &mut serving => { result??; }
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            handle.graceful_shutdown(Some(Duration::from_secs(5)));
+            serving.await??;
+        }
+    }
+    let _ = std::fs::remove_file(run_state_path(&config.data_dir));
+    db.close().await;
+    Ok(())
+}

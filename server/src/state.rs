@@ -1,0 +1,52 @@
+//! The daemon's shared state, handed to every handler.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use corral_api_types::NodeName;
+use leptos::config::LeptosOptions;
+use sqlx::SqlitePool;
+use tokio::sync::broadcast;
+
+use crate::auth::login_guard::LoginGuard;
+use crate::auth::AuthKeys;
+use crate::events::Event;
+use crate::node_stats::NodeStats;
+
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub db: SqlitePool,
+    pub keys: AuthKeys,
+    pub node: NodeName,
+    /// SHA-256 fingerprint of this node's HTTPS certificate, PVE style.
+    pub fingerprint: String,
+    pub stats: Arc<NodeStats>,
+    pub login_guard: LoginGuard,
+    /// How long a failed login waits before it is answered.
+    pub auth_fail_delay: Duration,
+    pub events: broadcast::Sender<Event>,
+    pub leptos: LeptosOptions,
+}
+
+impl AppState {
+    pub fn new(inner: AppInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
