@@ -11,7 +11,7 @@ pub mod nodes;
 pub mod params;
 pub mod version;
 
-use axum::extract::Request;
+use axum::extract::{OriginalUri, Request};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -35,8 +35,8 @@ async fn index() -> Json<Value> {
     listing("subdir", &["version", "access", "nodes", "cluster"])
 }
 
-async fn not_implemented(req: Request) -> ApiError {
-    ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("Method '{} {}' not implemented", req.method(), req.uri().path()))
+async fn not_implemented(OriginalUri(uri): OriginalUri, req: Request) -> ApiError {
+    ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("Method '{} {}' not implemented", req.method(), uri.path()))
 }
 
 pub fn router() -> Router<AppState> {

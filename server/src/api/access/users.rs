@@ -19,8 +19,19 @@ fn parse_user(userid: &str) -> ApiResult<Userid> {
 }
 
 fn parse_ids(userid: &str, tokenid: &str) -> ApiResult<(Userid, TokenName)> {
-    let token = TokenName::parse(tokenid).map_err(|e| ApiError::param("tokenid", e.to_string()))?;
-    Ok((parse_user(userid)?, token))
+    match (Userid::parse(userid), TokenName::parse(tokenid)) {
+        (Ok(user), Ok(token)) => Ok((user, token)),
+        (user, token) => {
+            let mut errors = std::collections::BTreeMap::new();
+            if let Err(e) = user {
+                errors.insert("userid".to_string(), e.to_string());
+            }
+            if let Err(e) = token {
+                errors.insert("tokenid".to_string(), e.to_string());
+            }
+            Err(ApiError::params(errors))
+        }
+    }
 }
 
 fn may_manage(auth: &Authenticated, owner: &Userid) -> ApiResult<()> {

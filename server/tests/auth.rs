@@ -1,0 +1,210 @@
+//! Login, tickets, CSRF, API tokens and the console session, against the real daemon.
+
+mod common;
+
+use common::{json, Node, ROOT_PASSWORD};
+use serde_json::Value;
+
+#[tokio::test]
+async fn password_login_gives_a_ticket_that_reads_the_api() {
+    let node = Node::start();
+    let t = node.login().await;
+    assert!(t.ticket.starts_with("PVE:root@pam:"), "{}", t.ticket);
+    assert!(t.csrf.contains(':'));
+    let c = node.client();
+    let (status, body) = json(c.get(node.api("/version")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["version"], env!("CARGO_PKG_VERSION"));
+    // The ticket also works in the Authorization header, as PVE accepts it.
+    let (status, body) = json(c.get(node.api("/nodes")).header("Authorization", t.cookie()).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"][0]["node"], "testnode");
+    assert_eq!(body["data"][0]["ssl_fingerprint"], node.fingerprint.as_str());
+}
+
+#[tokio::test]
+async fn without_credentials_the_api_says_no_ticket() {
+    let node = Node::start();
+    assert_eq!(node.status_line("GET", "/version", &[], "").await, "HTTP/1.1 401 No ticket");
+    let bogus = "PVEAuthCookie=PVE:root@pam:00000000::AAAA";
+    assert_eq!(
+        node.status_line("GET", "/version", &[("Cookie", bogus)], "").await,
+        "HTTP/1.1 401 permission denied - invalid PVE ticket"
+    );
+}
+
+#[tokio::test]
+async fn login_accepts_realm_field_and_json_bodies() {
+    let node = Node::start();
+    let c = node.client();
+    let resp = c.post(node.api("/access/ticket")).form(&[("username", "root"), ("realm", "pam"), ("password", ROOT_PASSWORD)]).send().await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!((status, body["data"]["username"].as_str()), (200, Some("root@pam")));
+    let resp = c.post(node.api("/access/ticket")).json(&serde_json::json!({"username": "root@pam", "password": ROOT_PASSWORD})).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_valid_ticket_renews_itself_and_a_forged_one_does_not() {
+    let node = Node::start();
+    let t = node.login().await;
+    let c = node.client();
+    let resp = c.post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", t.ticket.as_str())]).send().await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200);
+    assert!(body["data"]["ticket"].as_str().unwrap().starts_with("PVE:root@pam:"));
+    let forged = t.ticket.replace("root@pam", "admin@pve");
+    let resp = c.post(node.api("/access/ticket")).form(&[("username", "admin@pve"), ("password", forged.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_throttled_per_source() {
+    let node = Node::start();
+    let status_line = node
+        .status_line("POST", "/access/ticket", &[("Content-Type", "application/x-www-form-urlencoded")], "username=root%40pam&password=nope")
+        .await;
+    assert_eq!(status_line, "HTTP/1.1 401 authentication failure");
+    let c = node.client();
+    for _ in 0..4 {
+        let resp = c.post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", "nope")]).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    // Five failures from 127.0.0.1: even the right password is refused from there now ...
+    let resp = c.post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", ROOT_PASSWORD)]).send().await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 429);
+    assert!(body["message"].as_str().unwrap().contains("too many failed logins"), "{body}");
+    // ... while another source address still gets in.
+    let other = node.client_from(Some("127.0.0.2"));
+    let resp = other.post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", ROOT_PASSWORD)]).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn writes_with_a_ticket_need_the_csrf_token() {
+    let node = Node::start();
+    let t = node.login().await;
+    let c = node.client();
+    let url = node.api("/access/users/root@pam/token/ci");
+    let line = node.status_line("POST", "/access/users/root@pam/token/ci", &[("Cookie", &t.cookie())], "").await;
+    assert_eq!(line, "HTTP/1.1 401 Permission check failed - invalid csrf token");
+    let resp = c.post(&url).header("Cookie", t.cookie()).header("CSRFPreventionToken", "0000:bad").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = c.post(&url).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf).form(&[("privsep", "0")]).send().await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["full-tokenid"], "root@pam!ci");
+}
+
+async fn create_token(node: &Node, name: &str, privsep: &str) -> String {
+    let t = node.login().await;
+    let resp = node
+        .client()
+        .post(node.api(&format!("/access/users/root@pam/token/{name}")))
+        .header("Cookie", t.cookie())
+        .header("CSRFPreventionToken", &t.csrf)
+        .form(&[("privsep", privsep), ("comment", "for tests")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    format!("PVEAPIToken=root@pam!{name}={}", body["data"]["value"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn api_tokens_authenticate_without_csrf_and_respect_privilege_separation() {
+    let node = Node::start();
+    let c = node.client();
+    let full = create_token(&node, "automation", "0").await;
+    let (status, body) = json(c.get(node.api("/cluster/status")).header("Authorization", &full).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"][0]["type"], "node");
+    // Token callers are not asked for a CSRF token, but a token may not mint tokens.
+    let resp = c.post(node.api("/access/users/root@pam/token/other")).header("Authorization", &full).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+
+    let separated = create_token(&node, "limited", "1").await;
+    let resp = c.get(node.api("/cluster/status")).header("Authorization", &separated).send().await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["message"], "Permission check failed (/, Sys.Audit)\n");
+
+    let wrong = format!("{}x", &full[..full.len() - 1]);
+    let resp = c.get(node.api("/version")).header("Authorization", wrong).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+
+    // The secret is shown once; the listing shows only metadata.
+    let t = node.login().await;
+    let (_, body) = json(c.get(node.api("/access/users/root@pam/token")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let list = body["data"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|t| t.get("value").is_none()));
+    assert_eq!(list[0]["privsep"], 0);
+    assert_eq!(list[1]["privsep"], 1);
+}
+
+#[tokio::test]
+async fn a_deleted_token_stops_working() {
+    let node = Node::start();
+    let full = create_token(&node, "temp", "0").await;
+    let t = node.login().await;
+    let c = node.client();
+    let resp = c.delete(node.api("/access/users/root@pam/token/temp")).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = c.get(node.api("/version")).header("Authorization", &full).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn the_console_session_authenticates_pages_and_api_until_logout() {
+    let node = Node::start();
+    let c = node.client();
+    let resp = c.get(node.url("/datacenter/summary")).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/login?next=%2Fdatacenter%2Fsummary");
+
+    let resp = c
+        .post(node.api("/access/ticket"))
+        .header("X-Corral-Console", "session")
+        .form(&[("username", "root@pam"), ("password", ROOT_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200);
+    let csrf = body["data"]["CSRFPreventionToken"].as_str().unwrap().to_string();
+
+    // The cookie jar now holds only the session cookie, no ticket.
+    let (status, body) = json(c.get(node.api("/cluster/resources")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"][0]["id"], "node/testnode");
+    let resp = c.post(node.api("/access/users/root@pam/token/s1")).send().await.unwrap();
+    assert_eq!(resp.status(), 401, "session writes need the CSRF token");
+    let resp = c.post(node.api("/access/users/root@pam/token/s1")).header("CSRFPreventionToken", &csrf).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let resp = c.get(node.url("/node/testnode/summary")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains(r#"<meta name="corral-user" content="root@pam""#), "page names its user");
+    assert!(page.contains(r#"data-testid="tree-node-testnode""#), "tree lists the node in the first paint");
+
+    let resp = c.delete(node.api("/access/session")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(c.get(node.api("/cluster/resources")).send().await.unwrap().status(), 401);
+    assert_eq!(c.get(node.url("/datacenter/summary")).send().await.unwrap().status(), 303);
+}
+
+#[tokio::test]
+async fn successful_logins_are_in_the_cluster_log() {
+    let node = Node::start();
+    let t = node.login().await;
+    let (status, body) = json(node.client().get(node.api("/cluster/log?max=10")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let entries = body["data"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["msg"] == "successful auth for user 'root@pam'" && e["node"] == "testnode" && e["pri"] == 6), "{body}");
+    assert!(entries.iter().all(|e| e["id"].as_str().unwrap().ends_with(":testnode")));
+    let _: Value = body;
+}

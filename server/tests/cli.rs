@@ -1,0 +1,83 @@
+//! The command line: status, passwd, first start, restart and graceful shutdown.
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use common::{corral, json, Node, Options, ROOT_PASSWORD};
+
+fn status_of(dir: &std::path::Path) -> (i32, String) {
+    let out = corral().args(["status", "--data-dir"]).arg(dir).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn status_reports_fingerprint_and_graceful_stop() {
+    let mut node = Node::start();
+    let (code, text) = status_of(&node.dir);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&node.fingerprint), "{text}");
+    assert!(text.contains(&format!("running (pid {})", node.child.id())), "{text}");
+    let exit = node.terminate();
+    assert!(exit.success(), "SIGTERM is a clean shutdown: {exit:?}");
+    let (code, text) = status_of(&node.dir);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("not running"));
+}
+
+#[tokio::test]
+async fn passwd_from_stdin_changes_the_password_of_a_running_node() {
+    let node = Node::start();
+    let mut child = corral().args(["passwd", "--data-dir"]).arg(&node.dir).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"brand-new-pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let c = node.client();
+    let old = c.post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", ROOT_PASSWORD)]).send().await.unwrap();
+    assert_eq!(old.status(), 401);
+    let new = c.post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", "brand-new-pw")]).send().await.unwrap();
+    assert_eq!(new.status(), 200);
+
+    let mut short = corral().args(["passwd", "--data-dir"]).arg(&node.dir).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    short.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let out = short.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too short"));
+}
+
+#[tokio::test]
+async fn first_start_without_a_password_writes_one_for_root_only() {
+    let node = Node::start_with(Options { root_password: None, ..Options::default() });
+    let path = node.dir.join("initial-root-password");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let generated = std::fs::read_to_string(&path).unwrap().trim().to_string();
+    assert!(generated.len() >= 16);
+    let resp = node.client().post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", generated.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn restart_keeps_identity_password_and_tickets() {
+    let mut node = Node::start();
+    let t = node.login().await;
+    let fingerprint = node.fingerprint.clone();
+    assert!(node.terminate().success());
+    // A second start ignores CORRAL_ROOT_PASSWORD: the password was set on the first.
+    let again = Node::spawn(&node.dir, &Options { root_password: Some("ignored-now"), ..Options::default() });
+    assert_eq!(again.fingerprint, fingerprint);
+    let (status, _) = json(again.client().get(again.api("/version")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    assert_eq!(status, 200, "a ticket survives a restart");
+    assert_eq!(again.login().await.ticket.is_empty(), false);
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["serve", "passwd", "status"] {
+        let out = corral().args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("--data-dir"), "{sub}");
+    }
+    let out = corral().args(["serve", "--listen", "not-an-address"]).output().unwrap();
+    assert!(!out.status.success());
+}
