@@ -1,0 +1,85 @@
+import { test, expect, Page } from '@playwright/test';
+
+const PASSWORD = 'e2e-root-pw';
+
+async function login(page: Page, password = PASSWORD) {
+  await page.getByLabel('User name').fill('root');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Login' }).click();
+}
+
+/** Number of samples the usage graph plots right now. */
+async function plotted(page: Page): Promise<number> {
+  return Number(await page.locator('[data-testid=usage-chart] svg').getAttribute('data-samples'));
+}
+
+test('log in, find the node in the tree, open its summary with a live graph, reload the deep link', async ({ page }) => {
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login\?next=/);
+  await login(page);
+  await expect(page).toHaveURL(/\/datacenter\/summary$/);
+  await expect(page.getByTestId('dc-cluster-status')).toHaveText('Standalone node - no cluster defined');
+  await expect(page.getByTestId('dc-nodes-online')).toHaveText('1');
+  await expect(page.getByTestId('current-user')).toHaveText('root@pam');
+
+  const node = page.getByTestId('tree-node-e2enode');
+  await expect(node).toBeVisible();
+  await node.getByRole('link').click();
+  await expect(page).toHaveURL(/\/node\/e2enode\/summary$/);
+  await expect(page.getByRole('heading', { name: "Node 'e2enode'" })).toBeVisible();
+  await expect(page.getByTestId('node-cpu')).toContainText('CPU(s)');
+  await expect(page.getByTestId('node-mem')).toContainText('GiB');
+  await expect(page.locator('[data-testid=usage-chart] polyline.cpu')).toHaveAttribute('points', /\d+\.\d,\d+\.\d/);
+
+  // Pushed samples extend the graph without a reload.
+  await expect(page.getByTestId('live-mode')).toHaveText('live');
+  const before = await plotted(page);
+  await expect.poll(() => plotted(page), { timeout: 20_000 }).toBeGreaterThan(before);
+
+  await page.reload();
+  await expect(page).toHaveURL(/\/node\/e2enode\/summary$/);
+  await expect(page.getByTestId('node-uptime')).not.toBeEmpty();
+  await expect(page.locator('[data-testid=usage-chart] polyline.cpu')).toHaveAttribute('points', /\d/);
+  await page.screenshot({ path: 'test-results/node-summary-1280.png' });
+});
+
+test('a deep link survives the login round trip, and tabs change the URL', async ({ page }) => {
+  await page.goto('/node/e2enode/network');
+  await expect(page).toHaveURL(/\/login\?next=%2Fnode%2Fe2enode%2Fnetwork/);
+  await login(page);
+  await expect(page).toHaveURL(/\/node\/e2enode\/network$/);
+  await expect(page.getByTestId('node-network')).toContainText('127.0.0.1/8');
+  await page.getByRole('link', { name: 'Summary' }).click();
+  await expect(page).toHaveURL(/\/node\/e2enode\/summary$/);
+  await expect(page.getByTestId('node-status')).toBeVisible();
+});
+
+test('a wrong password is refused on the page', async ({ page }) => {
+  await page.goto('/login');
+  await login(page, 'not-the-password');
+  await expect(page.getByRole('alert')).toHaveText('Login failed. Please try again');
+  await expect(page).toHaveURL(/\/login/);
+});
+
+test('the cluster log shows the login, and logout ends the session', async ({ page }) => {
+  await page.goto('/login');
+  await login(page);
+  await expect(page).toHaveURL(/\/datacenter\/summary$/);
+  await page.getByTestId('tab-cluster-log').click();
+  await expect(page.getByTestId('cluster-log')).toContainText("successful auth for user 'root@pam'");
+  await page.getByRole('button', { name: 'Logout' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/datacenter/summary');
+  await expect(page).toHaveURL(/\/login\?next=/);
+});
+
+test('usable at 1024 pixels wide', async ({ page }) => {
+  await page.setViewportSize({ width: 1024, height: 768 });
+  await page.goto('/login');
+  await login(page);
+  await page.getByTestId('tree-node-e2enode').getByRole('link').click();
+  await expect(page.getByTestId('usage-chart')).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: 'test-results/node-summary-1024.png' });
+});

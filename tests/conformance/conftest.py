@@ -1,0 +1,57 @@
+"""Start a real corral node for the conformance tests and hand out its address and CA."""
+
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT_PASSWORD = "conformance-pw"
+
+
+def corral_binary():
+    explicit = os.environ.get("CORRAL_BIN")
+    if explicit:
+        return explicit
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/corral/target")
+    return os.path.join(target, "debug", "corral")
+
+
+class Node:
+    def __init__(self, host, port, data_dir):
+        self.host = host
+        self.port = port
+        self.data_dir = data_dir
+        self.ca = os.path.join(data_dir, "pki", "ca.pem")
+
+
+@pytest.fixture(scope="session")
+def node():
+    tmp = tempfile.mkdtemp(prefix="corral-conformance.")
+    data = os.path.join(tmp, "data")
+    env = dict(os.environ, CORRAL_ROOT_PASSWORD=ROOT_PASSWORD, CORRAL_LOG="warn")
+    proc = subprocess.Popen(
+        [corral_binary(), "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--node-name", "conf1",
+         "--auth-fail-delay-ms", "50"],
+        stdout=subprocess.PIPE, text=True, env=env)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + 60
+    address = None
+    while address is None:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            proc.kill()
+            pytest.fail("corral did not report listening within 60 s")
+        if "listening on https://" in line:
+            address = line.split("listening on https://")[1].split()[0]
+    host, port = address.rsplit(":", 1)
+    yield Node(host, int(port), data)
+    proc.terminate()
+    proc.wait(timeout=30)
+    shutil.rmtree(tmp, ignore_errors=True)
