@@ -9,7 +9,7 @@ source scripts/env.sh
 scripts/build.sh
 
 echo "== Rust unit and integration tests"
-cargo test --locked
+cargo test --locked --lib --bins --tests
 
 echo "== proxmoxer conformance"
 "$CORRAL_VENV/bin/pytest" -q tests/conformance
