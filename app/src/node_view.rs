@@ -1,6 +1,6 @@
 //! Node panels: Summary (status card and the live usage graph of the last hour) and Network.
 
-use corral_api_types::node::{NetworkInterface, NodeStatus, RrdSample};
+use corral_api_types::node::{NetworkInterface, NodeListEntry, NodeStatus, RrdSample};
 use leptos::prelude::*;
 
 use crate::api_client;
@@ -33,6 +33,8 @@ fn NodeSummary(node: String) -> impl IntoView {
     let status = Resource::new(move || live.tick.get(), move |_| api_client::get::<NodeStatus>(format!("/nodes/{status_node}/status")));
     let rrd_node = node.clone();
     let history = Resource::new(|| (), move |_| api_client::get::<Vec<RrdSample>>(format!("/nodes/{rrd_node}/rrddata?timeframe=hour&cf=AVERAGE")));
+    let nodes = Resource::new(|| (), |_| api_client::get::<Vec<NodeListEntry>>("/nodes".into()));
+    let fp_node = node.clone();
     let chart_node = node.clone();
     let samples = Signal::derive(move || {
         let base = history.get().and_then(Result::ok).unwrap_or_default();
@@ -63,6 +65,15 @@ fn NodeSummary(node: String) -> impl IntoView {
                         Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
                     }
                 })}
+            </Transition>
+            <Transition fallback=|| ()>
+                {move || {
+                    let fp_node = fp_node.clone();
+                    Suspend::new(async move {
+                        let fingerprint = nodes.await.ok().and_then(|list| list.into_iter().find(|n| n.node == fp_node)).map(|n| n.ssl_fingerprint);
+                        fingerprint.map(|fp| view! { <Field label="Certificate fingerprint (SHA-256)" value=fp testid="node-fingerprint"/> })
+                    })
+                }}
             </Transition>
         </div>
         <div class="card">

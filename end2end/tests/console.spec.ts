@@ -29,6 +29,9 @@ test('log in, find the node in the tree, open its summary with a live graph, rel
   await expect(page.getByRole('heading', { name: "Node 'e2enode'" })).toBeVisible();
   await expect(page.getByTestId('node-cpu')).toContainText('CPU(s)');
   await expect(page.getByTestId('node-mem')).toContainText('GiB');
+  const nodes = await (await page.request.get('/api2/json/nodes')).json();
+  await expect(page.getByTestId('node-fingerprint')).toHaveText(nodes.data[0].ssl_fingerprint);
+  await expect(page.getByTestId('node-fingerprint')).toHaveText(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
   await expect(page.locator('[data-testid=usage-chart] polyline.cpu')).toHaveAttribute('points', /\d+\.\d,\d+\.\d/);
 
   // Pushed samples extend the graph without a reload.

@@ -8,7 +8,7 @@ use common::{json, Node};
 async fn standalone_cluster_status_has_one_local_node() {
     let node = Node::start();
     let t = node.login().await;
-    let (status, body) = json(node.client().get(node.api("/cluster/status")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (status, body) = node.get(&t, "/cluster/status").await;
     assert_eq!(status, 200);
     let entries = body["data"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
@@ -22,9 +22,8 @@ async fn standalone_cluster_status_has_one_local_node() {
 async fn node_status_answers_for_its_name_and_localhost() {
     let node = Node::start();
     let t = node.login().await;
-    let c = node.client();
     for name in ["testnode", "localhost"] {
-        let (status, body) = json(c.get(node.api(&format!("/nodes/{name}/status"))).header("Cookie", t.cookie()).send().await.unwrap()).await;
+        let (status, body) = node.get(&t, &format!("/nodes/{name}/status")).await;
         assert_eq!(status, 200);
         let d = &body["data"];
         assert!(d["memory"]["total"].as_u64().unwrap() > 0);
@@ -33,7 +32,7 @@ async fn node_status_answers_for_its_name_and_localhost() {
         assert!(d["loadavg"][0].is_string(), "PVE sends load averages as strings");
         assert!(d["uptime"].as_u64().unwrap() > 0);
     }
-    let (status, body) = json(c.get(node.api("/nodes/elsewhere/status")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (status, body) = node.get(&t, "/nodes/elsewhere/status").await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"]["node"], "no such cluster node 'elsewhere'");
 }
@@ -42,7 +41,7 @@ async fn node_status_answers_for_its_name_and_localhost() {
 async fn network_lists_loopback_with_cidr() {
     let node = Node::start();
     let t = node.login().await;
-    let (status, body) = json(node.client().get(node.api("/nodes/localhost/network")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (status, body) = node.get(&t, "/nodes/localhost/network").await;
     assert_eq!(status, 200);
     let lo = body["data"].as_array().unwrap().iter().find(|i| i["iface"] == "lo").expect("lo listed").clone();
     assert_eq!(lo["cidr"], "127.0.0.1/8");
@@ -53,12 +52,11 @@ async fn network_lists_loopback_with_cidr() {
 async fn resources_and_rrddata() {
     let node = Node::start();
     let t = node.login().await;
-    let c = node.client();
-    let (_, body) = json(c.get(node.api("/cluster/resources?type=node")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (_, body) = node.get(&t, "/cluster/resources?type=node").await;
     assert_eq!(body["data"][0]["status"], "online");
-    let (_, body) = json(c.get(node.api("/cluster/resources?type=vm")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (_, body) = node.get(&t, "/cluster/resources?type=vm").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
-    let (status, body) = json(c.get(node.api("/nodes/localhost/rrddata?timeframe=hour&cf=AVERAGE")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (status, body) = node.get(&t, "/nodes/localhost/rrddata?timeframe=hour&cf=AVERAGE").await;
     assert_eq!(status, 200);
     let samples = body["data"].as_array().unwrap();
     assert!(!samples.is_empty());

@@ -12,7 +12,7 @@ async fn password_login_gives_a_ticket_that_reads_the_api() {
     assert!(t.ticket.starts_with("PVE:root@pam:"), "{}", t.ticket);
     assert!(t.csrf.contains(':'));
     let c = node.client();
-    let (status, body) = json(c.get(node.api("/version")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (status, body) = node.get(&t, "/version").await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["version"], env!("CARGO_PKG_VERSION"));
     // The ticket also works in the Authorization header, as PVE accepts it.
@@ -137,7 +137,7 @@ async fn api_tokens_authenticate_without_csrf_and_respect_privilege_separation()
 
     // The secret is shown once; the listing shows only metadata.
     let t = node.login().await;
-    let (_, body) = json(c.get(node.api("/access/users/root@pam/token")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (_, body) = node.get(&t, "/access/users/root@pam/token").await;
     let list = body["data"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert!(list.iter().all(|t| t.get("value").is_none()));
@@ -201,7 +201,7 @@ async fn the_console_session_authenticates_pages_and_api_until_logout() {
 async fn successful_logins_are_in_the_cluster_log() {
     let node = Node::start();
     let t = node.login().await;
-    let (status, body) = json(node.client().get(node.api("/cluster/log?max=10")).header("Cookie", t.cookie()).send().await.unwrap()).await;
+    let (status, body) = node.get(&t, "/cluster/log?max=10").await;
     assert_eq!(status, 200);
     let entries = body["data"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["msg"] == "successful auth for user 'root@pam'" && e["node"] == "testnode" && e["pri"] == 6), "{body}");

@@ -126,6 +126,11 @@ impl Node {
         }
     }
 
+    /// GET an API path with a ticket; status and parsed body.
+    pub async fn get(&self, t: &Ticket, path: &str) -> (u16, serde_json::Value) {
+        json(self.client().get(self.api(path)).header("Cookie", t.cookie()).send().await.unwrap()).await
+    }
+
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: signalling our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
