@@ -9,8 +9,10 @@ pub mod node;
 pub mod cluster;
 pub mod access;
 pub mod pve_bool;
+pub mod upid;
 
 pub use ids::{IdError, NodeName, TokenName, Userid};
+pub use upid::Upid;
 
 /// `GET /version`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -81,9 +81,11 @@ mod browser {
         });
         let _ = source.add_event_listener_with_callback("node-sample", on_sample.as_ref().unchecked_ref());
         on_sample.forget();
-        let on_log = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.log_tick.update(|t| *t += 1));
-        let _ = source.add_event_listener_with_callback("cluster-log", on_log.as_ref().unchecked_ref());
-        on_log.forget();
+        for name in ["cluster-log", "tasks"] {
+            let on_log = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.log_tick.update(|t| *t += 1));
+            let _ = source.add_event_listener_with_callback(name, on_log.as_ref().unchecked_ref());
+            on_log.forget();
+        }
     }
 
     /// Polls only while the push stream is not open.

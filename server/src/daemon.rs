@@ -24,6 +24,7 @@ use tower_sessions_sqlx_store::SqliteStore;
 use crate::auth::{login_guard::LoginGuard, password, unix_now, user_store, AuthKeys};
 use crate::node_stats::NodeStats;
 use crate::state::{AppInner, AppState};
+use crate::tasks::TaskRunner;
 use crate::{api, console, db, host, pki};
 
 pub struct ServeConfig {
@@ -132,12 +133,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();
+    let tasks = Arc::new(TaskRunner::new(config.node.clone(), &config.data_dir, db.clone(), events.clone()).await?);
     let state = AppState::new(AppInner {
         db: db.clone(),
         keys,
         node: config.node.clone(),
         fingerprint: node_pki.fingerprint.clone(),
         stats: stats.clone(),
+        tasks,
         login_guard: LoginGuard::default(),
         auth_fail_delay: config.auth_fail_delay,
         events: events.clone(),

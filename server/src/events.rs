@@ -11,6 +11,8 @@ pub enum Event {
     NodeSample { node: String, sample: RrdSample },
     /// The cluster log has new entries; clients re-read `/cluster/log`.
     ClusterLog,
+    /// A task started or ended; clients re-read `/cluster/tasks`.
+    Tasks,
 }
 
 impl Event {
@@ -18,6 +20,7 @@ impl Event {
         match self {
             Event::NodeSample { .. } => "node-sample",
             Event::ClusterLog => "cluster-log",
+            Event::Tasks => "tasks",
         }
     }
 }

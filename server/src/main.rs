@@ -12,6 +12,7 @@ mod host;
 mod node_stats;
 mod pki;
 mod state;
+mod tasks;
 
 fn main() -> std::process::ExitCode {
     keep_large_allocations_out_of_the_heap();

@@ -14,6 +14,7 @@ use crate::auth::login_guard::LoginGuard;
 use crate::auth::AuthKeys;
 use crate::events::Event;
 use crate::node_stats::NodeStats;
+use crate::tasks::TaskRunner;
 
 #[derive(Clone)]
 pub struct AppState(Arc<AppInner>);
@@ -25,6 +26,7 @@ pub struct AppInner {
     /// SHA-256 fingerprint of this node's HTTPS certificate, PVE style.
     pub fingerprint: String,
     pub stats: Arc<NodeStats>,
+    pub tasks: Arc<TaskRunner>,
     pub login_guard: LoginGuard,
     /// How long a failed login waits before it is answered.
     pub auth_fail_delay: Duration,

@@ -4,6 +4,7 @@
 pub mod network;
 pub mod rrddata;
 pub mod status;
+pub mod tasks;
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -49,7 +50,7 @@ async fn list(auth: Authenticated, State(state): State<AppState>, params: RawPar
 
 async fn index(_auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>) -> ApiResult<Json<Value>> {
     local_node(&state, &node)?;
-    Ok(super::listing("name", &["status", "network", "rrddata"]))
+    Ok(super::listing("name", &["status", "network", "rrddata", "tasks"]))
 }
 
 pub fn router() -> Router<AppState> {
@@ -59,4 +60,8 @@ pub fn router() -> Router<AppState> {
         .route("/{node}/status", get(status::get_status))
         .route("/{node}/network", get(network::list_interfaces))
         .route("/{node}/rrddata", get(rrddata::get_rrddata))
+        .route("/{node}/tasks", get(tasks::list_tasks))
+        .route("/{node}/tasks/{upid}", get(tasks::task_index).delete(tasks::stop_task))
+        .route("/{node}/tasks/{upid}/status", get(tasks::task_status))
+        .route("/{node}/tasks/{upid}/log", get(tasks::task_log))
 }

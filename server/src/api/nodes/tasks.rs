@@ -1,0 +1,149 @@
+//! `/nodes/{node}/tasks[/{upid}[/status|/log]]`: a user sees its own tasks; others' need
+//! Sys.Audit on `/nodes/{node}` (stopping them: Sys.Modify in PVE; root only here).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use corral_api_types::cluster::TaskSummary;
+use corral_api_types::Upid;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::{optional, Kind, Prop, RawParams};
+use crate::auth::{Authenticated, Privilege};
+use crate::state::AppState;
+use crate::tasks::log_path;
+
+fn parse_upid(text: &str) -> ApiResult<Upid> {
+    Upid::parse(text).map_err(|e| ApiError::param("upid", e.to_string()))
+}
+
+async fn visible_task(auth: &Authenticated, state: &AppState, node: &str, upid: &str) -> ApiResult<(Upid, TaskSummary)> {
+    super::local_node(state, node)?;
+    let upid = parse_upid(upid)?;
+    let task = state.tasks.find(&upid).await?.ok_or_else(|| ApiError::param("upid", format!("no such task '{upid}'")))?;
+    if upid.user != auth.userid {
+        auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node))?;
+    }
+    Ok((upid, task))
+}
+
+const LIST_SCHEMA: &[Prop] = &[
+    optional("start", Kind::Int { min: 0, max: i64::MAX }),
+    optional("limit", Kind::Int { min: 0, max: 10_000 }),
+    optional("userfilter", Kind::Str { max_len: 128 }),
+    optional("typefilter", Kind::Str { max_len: 64 }),
+    optional("vmid", Kind::Int { min: 100, max: 999_999_999 }),
+    optional("errors", Kind::Bool),
+    optional("source", Kind::Enum(&["archive", "active", "all"])),
+    optional("since", Kind::Int { min: 0, max: i64::MAX }),
+    optional("until", Kind::Int { min: 0, max: i64::MAX }),
+    optional("statusfilter", Kind::Str { max_len: 256 }),
+];
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // vmid filters guest tasks, which do not exist yet
+struct ListQuery {
+    start: Option<i64>,
+    limit: Option<i64>,
+    userfilter: Option<String>,
+    typefilter: Option<String>,
+    vmid: Option<i64>,
+    errors: Option<bool>,
+    source: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    statusfilter: Option<String>,
+}
+
+impl ListQuery {
+    fn keeps(&self, t: &TaskSummary) -> bool {
+        let running = t.status.is_none();
+        let ok = t.status.as_deref() == Some("OK");
+        self.userfilter.as_ref().is_none_or(|u| t.user.contains(u.as_str()))
+            && self.typefilter.as_ref().is_none_or(|k| &t.kind == k)
+            && !(self.errors == Some(true) && (ok || running))
+            && match self.source.as_deref() {
+                Some("active") => running,
+                Some("all") => true,
+                _ => !running,
+            }
+            && self.since.is_none_or(|s| t.starttime >= s)
+            && self.until.is_none_or(|u| t.starttime <= u)
+            && self.statusfilter.as_ref().is_none_or(|f| {
+                let class = if running { "running" } else if ok { "ok" } else { "error" };
+                f.split(',').any(|s| s.trim() == class)
+            })
+    }
+}
+
+pub async fn list_tasks(auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>, params: RawParams) -> ApiResult<Json<Value>> {
+    let query: ListQuery = params.check(LIST_SCHEMA)?;
+    super::local_node(&state, &node)?;
+    let all_users = auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node)).is_ok();
+    let tasks: Vec<TaskSummary> = state
+        .tasks
+        .recent(100_000)
+        .await?
+        .into_iter()
+        .filter(|t| all_users || t.user == auth.userid.as_str())
+        .filter(|t| query.keeps(t))
+        .collect();
+    let total = tasks.len();
+    let start = query.start.unwrap_or(0) as usize;
+    let page: Vec<TaskSummary> = tasks.into_iter().skip(start).take(query.limit.unwrap_or(50) as usize).collect();
+    Ok(Json(json!({ "data": page, "total": total })))
+}
+
+pub async fn task_index(auth: Authenticated, State(state): State<AppState>, Path((node, upid)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    visible_task(&auth, &state, &node, &upid).await?;
+    Ok(crate::api::listing("name", &["log", "status"]))
+}
+
+pub async fn task_status(auth: Authenticated, State(state): State<AppState>, Path((node, upid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
+    params.check::<serde::de::IgnoredAny>(&[])?;
+    let (_, task) = visible_task(&auth, &state, &node, &upid).await?;
+    let mut status = serde_json::to_value(&task).map_err(|e| ApiError::internal("task status", e))?;
+    status["status"] = json!(if task.status.is_some() { "stopped" } else { "running" });
+    if let Some(exit) = &task.status {
+        status["exitstatus"] = json!(exit);
+    }
+    if let Some(obj) = status.as_object_mut() {
+        obj.remove("endtime");
+    }
+    Ok(crate::api::data(status))
+}
+
+const LOG_SCHEMA: &[Prop] = &[
+    optional("start", Kind::Int { min: 0, max: i64::MAX }),
+    optional("limit", Kind::Int { min: 0, max: i64::MAX }),
+    optional("download", Kind::Bool),
+];
+
+#[derive(Deserialize)]
+struct LogQuery {
+    start: Option<i64>,
+    limit: Option<i64>,
+    #[allow(dead_code)]
+    download: Option<bool>,
+}
+
+pub async fn task_log(auth: Authenticated, State(state): State<AppState>, Path((node, upid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
+    let query: LogQuery = params.check(LOG_SCHEMA)?;
+    let (upid, _) = visible_task(&auth, &state, &node, &upid).await?;
+    let text = tokio::fs::read_to_string(log_path(state.tasks.dir(), &upid)).await.unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = query.start.unwrap_or(0) as usize;
+    let limit = query.limit.unwrap_or(50) as usize;
+    let page: Vec<Value> = lines.iter().enumerate().skip(start).take(limit).map(|(i, t)| json!({ "n": i + 1, "t": t })).collect();
+    Ok(Json(json!({ "data": page, "total": lines.len() })))
+}
+
+pub async fn stop_task(auth: Authenticated, State(state): State<AppState>, Path((node, upid)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let (upid, _) = visible_task(&auth, &state, &node, &upid).await?;
+    if upid.user != auth.userid {
+        auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node))?;
+    }
+    state.tasks.stop(&upid).await;
+    Ok(crate::api::data(Value::Null))
+}
