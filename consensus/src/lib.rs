@@ -1,0 +1,95 @@
+//! corral's replicated configuration store: an openraft 0.9 (`storage-v2`) node whose log and
+//! state machine live in the node's SQLite database.
+//!
+//! The state machine is a tree of JSON documents keyed by path (`cluster/config`,
+//! `priv/authkey`, …), changed only by [`Command`]s that went through the Raft log. Reading a key
+//! is a local SQLite read and works without quorum; writing needs the leader and a quorum.
+//!
+//! Must not know what the keys mean (that is the server's model), nor speak HTTP (the server
+//! supplies the network).
+
+pub mod raft_log;
+pub mod state_machine;
+
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+pub use raft_log::RaftLogStore;
+pub use state_machine::ConfigStateMachine;
+
+/// A cluster member as Raft knows it: where its API answers and what it is called.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddr {
+    pub name: String,
+    /// `https://<link address>:<port>`
+    pub api: String,
+}
+
+impl std::fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.api)
+    }
+}
+
+/// One change to apply to the configuration tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    Put { key: String, value: serde_json::Value },
+    Delete { key: String },
+}
+
+/// What goes through the Raft log: changes applied atomically, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub ops: Vec<Op>,
+}
+
+impl Command {
+    pub fn put(key: impl Into<String>, value: serde_json::Value) -> Self {
+        Self { ops: vec![Op::Put { key: key.into(), value }] }
+    }
+}
+
+/// The outcome of an applied command: the log index it was applied at.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    pub index: u64,
+}
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Command,
+        R = CommandResult,
+        NodeId = u64,
+        Node = NodeAddr,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type NodeId = u64;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+pub(crate) type IoError = openraft::StorageIOError<NodeId>;
+
+/// Read one key of the configuration tree (local, no quorum needed).
+pub async fn read(db: &sqlx::SqlitePool, key: &str) -> sqlx::Result<Option<serde_json::Value>> {
+    let text: Option<String> = sqlx::query_scalar("SELECT value FROM config_kv WHERE key = ?").bind(key).fetch_optional(db).await?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// Read every key under `prefix`.
+pub async fn read_prefix(db: &sqlx::SqlitePool, prefix: &str) -> sqlx::Result<Vec<(String, serde_json::Value)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM config_kv WHERE substr(key, 1, length(?)) = ? ORDER BY key")
+        .bind(prefix)
+        .bind(prefix)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(k, v)| serde_json::from_str(&v).ok().map(|v| (k, v))).collect())
+}
+
+pub(crate) fn now_millis() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default()
+}

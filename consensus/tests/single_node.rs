@@ -1,0 +1,70 @@
+//! A one-node Raft on the SQLite store: initialise, write, read back, restart, write again.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corral_consensus::{Command, ConfigStateMachine, NodeAddr, Raft, RaftLogStore, TypeConfig};
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
+use serde_json::json;
+
+/// A single node never talks to peers.
+struct NoPeers;
+
+impl RaftNetworkFactory<TypeConfig> for NoPeers {
+    type Network = NoPeers;
+    async fn new_client(&mut self, _target: u64, _node: &NodeAddr) -> NoPeers {
+        NoPeers
+    }
+}
+
+fn unreachable<E: std::error::Error>() -> RPCError<u64, NodeAddr, E> {
+    RPCError::Unreachable(Unreachable::new(&std::io::Error::other("no peers")))
+}
+
+impl RaftNetwork<TypeConfig> for NoPeers {
+    async fn append_entries(&mut self, _: AppendEntriesRequest<TypeConfig>, _: RPCOption) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        Err(unreachable())
+    }
+    async fn install_snapshot(
+        &mut self,
+        _: InstallSnapshotRequest<TypeConfig>,
+        _: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64, InstallSnapshotError>>> {
+        Err(unreachable())
+    }
+    async fn vote(&mut self, _: VoteRequest<u64>, _: RPCOption) -> Result<VoteResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        Err(unreachable())
+    }
+}
+
+async fn start(db: &sqlx::SqlitePool) -> Raft {
+    let config = Arc::new(openraft::Config { cluster_name: "test".into(), ..Default::default() }.validate().unwrap());
+    Raft::new(1, config, NoPeers, RaftLogStore::new(db.clone()), ConfigStateMachine::new(db.clone())).await.unwrap()
+}
+
+#[tokio::test]
+async fn writes_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::database(dir.path()).await;
+    let raft = start(&db).await;
+    let me = NodeAddr { name: "n1".into(), api: "https://127.0.0.1:8006".into() };
+    raft.initialize(BTreeMap::from([(1, me)])).await.unwrap();
+    raft.wait(Some(Duration::from_secs(10))).current_leader(1, "leader").await.unwrap();
+    raft.client_write(Command::put("cluster/config", json!({"name": "demo"}))).await.unwrap();
+    assert_eq!(corral_consensus::read(&db, "cluster/config").await.unwrap(), Some(json!({"name": "demo"})));
+    raft.shutdown().await.unwrap();
+
+    let raft = start(&db).await;
+    raft.wait(Some(Duration::from_secs(10))).current_leader(1, "leader again").await.unwrap();
+    let written = raft.client_write(Command::put("cluster/version", json!(2))).await.unwrap();
+    assert!(written.data.index > 1);
+    assert_eq!(corral_consensus::read(&db, "cluster/config").await.unwrap(), Some(json!({"name": "demo"})));
+    let all = corral_consensus::read_prefix(&db, "cluster/").await.unwrap();
+    assert_eq!(all.len(), 2);
+    raft.shutdown().await.unwrap();
+}
