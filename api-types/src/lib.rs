@@ -7,6 +7,7 @@
 pub mod ids;
 pub mod node;
 pub mod cluster;
+pub mod cluster_config;
 pub mod access;
 pub mod pve_bool;
 pub mod upid;

@@ -24,6 +24,7 @@ use tower_sessions_sqlx_store::SqliteStore;
 use crate::auth::{login_guard::LoginGuard, password, unix_now, user_store, AuthKeys};
 use crate::node_stats::NodeStats;
 use crate::state::{AppInner, AppState};
+use crate::cluster::ClusterHandle;
 use crate::tasks::TaskRunner;
 use crate::{api, console, db, host, pki};
 
@@ -134,6 +135,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .build();
     let tasks = Arc::new(TaskRunner::new(config.node.clone(), &config.data_dir, db.clone(), events.clone()).await?);
+    let cluster = ClusterHandle::open(db.clone()).await.context("starting the cluster store")?;
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
     let state = AppState::new(AppInner {
         db: db.clone(),
         keys,
@@ -141,6 +146,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         fingerprint: node_pki.fingerprint.clone(),
         stats: stats.clone(),
         tasks,
+        cluster: cluster.clone(),
+        data_dir: config.data_dir.clone(),
+        listen: bound,
         login_guard: LoginGuard::default(),
         auth_fail_delay: config.auth_fail_delay,
         events: events.clone(),
@@ -164,9 +172,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .layer(SetResponseHeaderLayer::overriding(header::SERVER, HeaderValue::from_static("corral")));
 
     let handle = axum_server::Handle::new();
-    let server = axum_server::bind_rustls(config.listen, tls_config(&node_pki)?).handle(handle.clone());
+    let server = axum_server::from_tcp_rustls(listener, tls_config(&node_pki)?).handle(handle.clone());
     let mut serving = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
-    let Some(bound) = handle.listening().await else {
+    let Some(_) = handle.listening().await else {
         return match (&mut serving).await? {
             Err(err) => Err(anyhow::Error::from(err).context(format!("listening on {}", config.listen))),
             Ok(()) => Err(anyhow::anyhow!("server stopped before it listened")),
@@ -188,6 +196,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             serving.await??;
         }
     }
+    cluster.shutdown().await;
     let _ = std::fs::remove_file(run_state_path(&config.data_dir));
     db.close().await;
     Ok(())

@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod cli;
+mod cluster;
 mod cluster_log;
 mod console;
 mod daemon;

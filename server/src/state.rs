@@ -14,6 +14,7 @@ use crate::auth::login_guard::LoginGuard;
 use crate::auth::AuthKeys;
 use crate::events::Event;
 use crate::node_stats::NodeStats;
+use crate::cluster::ClusterHandle;
 use crate::tasks::TaskRunner;
 
 #[derive(Clone)]
@@ -27,6 +28,10 @@ pub struct AppInner {
     pub fingerprint: String,
     pub stats: Arc<NodeStats>,
     pub tasks: Arc<TaskRunner>,
+    pub cluster: Arc<ClusterHandle>,
+    pub data_dir: std::path::PathBuf,
+    /// The address the API is bound to.
+    pub listen: std::net::SocketAddr,
     pub login_guard: LoginGuard,
     /// How long a failed login waits before it is answered.
     pub auth_fail_delay: Duration,

@@ -42,6 +42,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::cluster::ClusterError> for ApiError {
+    fn from(err: crate::cluster::ClusterError) -> Self {
+        match err {
+            crate::cluster::ClusterError::Store(e) => Self::internal("cluster store", e),
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         Self::internal("database", err)

@@ -63,6 +63,15 @@ impl Authenticated {
             Err(ApiError::forbidden(format!("Permission check failed ({path}, {})", privilege.name())))
         }
     }
+
+    /// Methods PVE restricts to the literal user `root@pam` (not its tokens), e.g. cluster setup.
+    pub fn require_root(&self) -> Result<(), ApiError> {
+        if self.userid.as_str() == "root@pam" && !matches!(self.method, AuthMethod::Token { .. }) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("Permission check failed (user != root@pam)"))
+        }
+    }
 }
 
 fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {

@@ -131,6 +131,30 @@ impl Node {
         json(self.client().get(self.api(path)).header("Cookie", t.cookie()).send().await.unwrap()).await
     }
 
+    /// POST form parameters with a ticket and its CSRF token.
+    pub async fn post(&self, t: &Ticket, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let req = self.client().post(self.api(path)).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf).form(form);
+        json(req.send().await.unwrap()).await
+    }
+
+    /// Follow a task until it stops (60 s at most); its exit status and log lines.
+    pub async fn wait_task(&self, t: &Ticket, upid: &str) -> (String, Vec<String>) {
+        let node = upid.split(':').nth(1).unwrap().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get(t, &format!("/nodes/{node}/tasks/{upid}/status")).await;
+            assert_eq!(status, 200, "{body}");
+            if body["data"]["status"] == "stopped" {
+                let exit = body["data"]["exitstatus"].as_str().unwrap().to_string();
+                let (_, log) = self.get(t, &format!("/nodes/{node}/tasks/{upid}/log?limit=1000")).await;
+                let lines = log["data"].as_array().unwrap().iter().map(|l| l["t"].as_str().unwrap().to_string()).collect();
+                return (exit, lines);
+            }
+            assert!(std::time::Instant::now() < deadline, "task {upid} still running after 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: signalling our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };

@@ -1,6 +1,7 @@
 //! `/cluster`: status, resources, log and tasks. A standalone node answers in PVE's standalone
 //! shapes.
 
+pub mod config;
 pub mod log;
 pub mod resources;
 pub mod status;
@@ -12,13 +13,14 @@ use axum::Router;
 use crate::state::AppState;
 
 async fn index() -> axum::Json<serde_json::Value> {
-    super::listing("name", &["log", "resources", "status", "tasks"])
+    super::listing("name", &["config", "log", "resources", "status", "tasks"])
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/status", get(status::get_status))
+        .merge(config::router())
         .route("/resources", get(resources::get_resources))
         .route("/log", get(log::get_log))
         .route("/tasks", get(tasks::get_tasks))

@@ -1,4 +1,6 @@
 //! `GET /cluster/status`: Sys.Audit on `/`. Standalone: a single local node entry, node id 0.
+//! In a cluster: a `cluster` entry (name, node count, config version, quorate) and one entry
+//! per configured node.
 
 use axum::extract::State;
 use axum::Json;
@@ -8,23 +10,52 @@ use serde_json::Value;
 use crate::api::error::ApiResult;
 use crate::api::params::RawParams;
 use crate::auth::{Authenticated, Privilege};
+use crate::cluster::{quorum, ClusterConfig};
 use crate::state::AppState;
+
+fn local_ip(state: &AppState) -> Option<String> {
+    if !state.listen.ip().is_unspecified() {
+        return Some(state.listen.ip().to_string());
+    }
+    crate::host::network::addresses()
+        .into_iter()
+        .find(|a| a.up && !a.addr.is_loopback() && a.addr.is_ipv4())
+        .map(|a| a.addr.to_string())
+        .or_else(|| Some("127.0.0.1".into()))
+}
 
 pub async fn get_status(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
     params.check::<serde::de::IgnoredAny>(&[])?;
     auth.require(Privilege::SysAudit, "/")?;
-    let ip = crate::host::network::addresses()
-        .into_iter()
-        .find(|a| a.up && !a.addr.is_loopback() && a.addr.is_ipv4())
-        .map(|a| a.addr.to_string())
-        .or_else(|| Some("127.0.0.1".into()));
-    Ok(crate::api::data(vec![ClusterStatusEntry::Node {
-        id: format!("node/{}", state.node),
-        name: state.node.to_string(),
-        nodeid: 0,
-        ip,
-        local: true,
-        online: true,
-        level: String::new(),
-    }]))
+    let Some(config) = ClusterConfig::load(&state.db).await? else {
+        return Ok(crate::api::data(vec![ClusterStatusEntry::Node {
+            id: format!("node/{}", state.node),
+            name: state.node.to_string(),
+            nodeid: 0,
+            ip: local_ip(&state),
+            local: true,
+            online: true,
+            level: String::new(),
+        }]));
+    };
+    let online = quorum::online_nodes(state.node.as_str());
+    let mut entries = vec![ClusterStatusEntry::Cluster {
+        id: "cluster".into(),
+        name: config.name.clone(),
+        nodes: config.nodes.len() as u32,
+        version: config.config_version,
+        quorate: quorum::config_is_quorate(&config, &online),
+    }];
+    for node in &config.nodes {
+        entries.push(ClusterStatusEntry::Node {
+            id: format!("node/{}", node.name),
+            name: node.name.clone(),
+            nodeid: node.nodeid as u32,
+            ip: node.links.get(&0).map(|l| l.address.to_string()),
+            local: node.name == state.node.as_str(),
+            online: online.contains(&node.name),
+            level: String::new(),
+        });
+    }
+    Ok(crate::api::data(entries))
 }

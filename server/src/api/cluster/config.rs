@@ -1,0 +1,124 @@
+//! `/cluster/config`: GET lists the subdirectories; POST creates a cluster (root only) as a
+//! `clustercreate` task. `/cluster/config/apiversion` and `/cluster/config/totem` live here too.
+
+pub mod join;
+pub mod nodes;
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use corral_api_types::cluster_config::LinkSpec;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::{optional, required, Kind, Prop, RawParams};
+use crate::auth::Authenticated;
+use crate::cluster::create::{self, CreateRequest};
+use crate::cluster::ClusterConfig;
+use crate::state::AppState;
+
+/// PVE's join API version; both sides accept peers with version ≥ 0.
+pub const JOIN_API_VERSION: u32 = 1;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/config", get(index).post(create_cluster))
+        .route("/config/apiversion", get(apiversion))
+        .route("/config/totem", get(totem))
+        .route("/config/join", get(join::get_join_info))
+        .route("/config/nodes", get(nodes::list_nodes))
+}
+
+async fn index(_auth: Authenticated) -> Json<Value> {
+    crate::api::listing("name", &["nodes", "totem", "join", "qdevice", "apiversion"])
+}
+
+async fn apiversion(_auth: Authenticated) -> Json<Value> {
+    crate::api::data(JOIN_API_VERSION)
+}
+
+async fn totem(auth: Authenticated, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    auth.require(crate::auth::Privilege::SysAudit, "/")?;
+    Ok(crate::api::data(ClusterConfig::load(&state.db).await?.map(|c| c.totem()).unwrap_or_else(|| serde_json::json!({}))))
+}
+
+const LINK: Kind = Kind::Str { max_len: 128 };
+const CREATE_SCHEMA: &[Prop] = &[
+    required("clustername", Kind::Str { max_len: 15 }),
+    optional("nodeid", Kind::Int { min: 1, max: u32::MAX as i64 }),
+    optional("votes", Kind::Int { min: 1, max: 255 }),
+    optional("token-coefficient", Kind::Int { min: 0, max: i64::MAX }),
+    optional("link0", LINK),
+    optional("link1", LINK),
+    optional("link2", LINK),
+    optional("link3", LINK),
+    optional("link4", LINK),
+    optional("link5", LINK),
+    optional("link6", LINK),
+    optional("link7", LINK),
+];
+
+#[derive(Deserialize)]
+struct CreateParams {
+    clustername: String,
+    nodeid: Option<u64>,
+    votes: Option<u32>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+/// `link0`…`link7` parsed; without `link0`, the listen address or the first non-loopback one.
+fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<u8, LinkSpec>> {
+    let mut links = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for n in 0u8..8 {
+        let key = format!("link{n}");
+        if let Some(text) = rest.get(&key).and_then(Value::as_str) {
+            match LinkSpec::parse(text) {
+                Ok(link) => {
+                    links.insert(n, link);
+                }
+                Err(e) => {
+                    errors.insert(key, e.to_string());
+                }
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (n, link) in &links {
+        if !seen.insert(link.address) {
+            errors.insert(format!("link{n}"), format!("duplicate link address '{}'", link.address));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::params(errors));
+    }
+    if !links.contains_key(&0) {
+        let fallback = if state.listen.ip().is_unspecified() {
+            crate::host::network::addresses().into_iter().find(|a| a.up && !a.addr.is_loopback()).map(|a| a.addr)
+        } else {
+            Some(state.listen.ip())
+        };
+        let address = fallback.ok_or_else(|| ApiError::param("link0", "no link address given and none found on this node"))?;
+        links.insert(0, LinkSpec { address, priority: None });
+    }
+    Ok(links)
+}
+
+async fn create_cluster(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
+    let p: CreateParams = params.check(CREATE_SCHEMA)?;
+    auth.require_root()?;
+    create::check_name(&p.clustername).map_err(|why| ApiError::param("clustername", why))?;
+    let req = CreateRequest { name: p.clustername.clone(), nodeid: p.nodeid.unwrap_or(1), votes: p.votes.unwrap_or(1), links: links(&state, &p.rest)? };
+    create::precheck(&state, &req).await?;
+    let task_state = state.clone();
+    let upid = state
+        .tasks
+        .spawn("clustercreate", &p.clustername, &auth.userid, move |log| create::run(task_state, req, log))
+        .await
+        .map_err(|e| ApiError::internal("starting task", e))?;
+    Ok(crate::api::data(upid.to_string()))
+}

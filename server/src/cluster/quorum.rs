@@ -1,0 +1,40 @@
+//! Vote arithmetic (corosync votequorum): quorate ⇔ present votes ≥ ⌊expected/2⌋ + 1.
+
+use std::collections::BTreeSet;
+
+use super::ClusterConfig;
+
+pub fn needed(expected: u32) -> u32 {
+    expected / 2 + 1
+}
+
+pub fn is_quorate(present: u32, expected: u32) -> bool {
+    expected == 0 || present >= needed(expected)
+}
+
+/// Nodes this node currently sees alive. Until gossip runs, that is this node alone.
+pub fn online_nodes(me: &str) -> BTreeSet<String> {
+    BTreeSet::from([me.to_string()])
+}
+
+/// Whether the nodes in `online` hold a majority of the configured votes.
+pub fn config_is_quorate(config: &ClusterConfig, online: &BTreeSet<String>) -> bool {
+    let present = config.nodes.iter().filter(|n| online.contains(&n.name)).map(|n| n.votes).sum();
+    is_quorate(present, config.expected_votes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majority_of_expected_votes() {
+        assert!(is_quorate(1, 1));
+        assert!(!is_quorate(1, 2));
+        assert!(is_quorate(2, 3));
+        assert!(!is_quorate(1, 3));
+        assert!(is_quorate(3, 4));
+        assert!(!is_quorate(2, 4));
+        assert_eq!(needed(5), 3);
+    }
+}

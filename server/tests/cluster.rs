@@ -1,0 +1,110 @@
+//! Create Cluster and Join Information on a real daemon.
+
+mod common;
+
+use common::{json, Node, Options};
+use corral_api_types::cluster_config::EncodedJoinInfo;
+
+#[tokio::test]
+async fn a_standalone_node_has_no_join_information() {
+    let node = Node::start();
+    let t = node.login().await;
+    let line = node.status_line("GET", "/cluster/config/join", &[("Cookie", &t.cookie())], "").await;
+    assert_eq!(line, "HTTP/1.1 424 node is not in a cluster, no join info available!");
+    let (status, body) = node.get(&t, "/cluster/config/nodes").await;
+    assert_eq!((status, body["data"].as_array().unwrap().len()), (200, 0));
+    let (_, body) = node.get(&t, "/cluster/config/apiversion").await;
+    assert_eq!(body["data"], 1);
+}
+
+#[tokio::test]
+async fn create_cluster_runs_a_task_and_yields_join_information() {
+    let mut node = Node::start();
+    let t = node.login().await;
+    let (status, body) = node.post(&t, "/cluster/config", &[("clustername", "demo"), ("link0", "127.0.0.1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let upid = body["data"].as_str().unwrap().to_string();
+    assert!(upid.starts_with("UPID:testnode:") && upid.contains(":clustercreate:demo:root@pam:"), "{upid}");
+    let (exit, log) = node.wait_task(&t, &upid).await;
+    assert_eq!(exit, "OK", "{log:?}");
+    assert_eq!(log.last().unwrap(), "TASK OK");
+    assert!(log.iter().any(|l| l.contains("2048-bit cluster authkey")), "{log:?}");
+
+    let (_, body) = node.get(&t, "/cluster/status").await;
+    let entries = body["data"].as_array().unwrap();
+    let cluster = entries.iter().find(|e| e["type"] == "cluster").expect("cluster entry");
+    assert_eq!((cluster["name"].as_str(), cluster["quorate"].as_i64(), cluster["nodes"].as_i64(), cluster["version"].as_i64()), (Some("demo"), Some(1), Some(1), Some(1)));
+    let me = entries.iter().find(|e| e["type"] == "node").unwrap();
+    assert_eq!((me["nodeid"].as_i64(), me["ip"].as_str(), me["online"].as_i64()), (Some(1), Some("127.0.0.1"), Some(1)));
+
+    let (_, body) = node.get(&t, "/cluster/config/nodes").await;
+    assert_eq!(body["data"], serde_json::json!([{"node": "testnode", "name": "testnode", "nodeid": "1", "quorum_votes": "1", "ring0_addr": "127.0.0.1"}]));
+
+    let (status, body) = node.get(&t, "/cluster/config/join").await;
+    assert_eq!(status, 200);
+    let info: corral_api_types::cluster_config::JoinInfo = serde_json::from_value(body["data"].clone()).unwrap();
+    assert_eq!(info.preferred_node, "testnode");
+    assert_eq!(info.totem["cluster_name"], "demo");
+    let encoded = EncodedJoinInfo::from_join_info(&info).unwrap();
+    assert_eq!(encoded.ip_address, "127.0.0.1");
+    assert_eq!(encoded.fingerprint, node.fingerprint);
+    assert_eq!(EncodedJoinInfo::decode(&encoded.encode()), Some(encoded));
+
+    // The task is listed, and the cluster log says what happened.
+    let (_, body) = node.get(&t, "/nodes/localhost/tasks").await;
+    assert_eq!(body["data"][0]["upid"], upid.as_str());
+    assert_eq!(body["data"][0]["status"], "OK");
+    let (_, body) = node.get(&t, "/cluster/tasks").await;
+    assert_eq!(body["data"][0]["type"], "clustercreate");
+    let (_, body) = node.get(&t, "/cluster/log").await;
+    assert!(body["data"].as_array().unwrap().iter().any(|e| e["msg"] == "created cluster 'demo'"));
+
+    // A second create is refused before any task starts.
+    let (status, body) = node.post(&t, "/cluster/config", &[("clustername", "other")]).await;
+    assert_eq!(status, 500);
+    assert_eq!(body["message"], "this node is already part of cluster 'demo'\n");
+
+    // The cluster, its store and its Raft come back after a restart.
+    assert!(node.terminate().success());
+    let again = Node::spawn(&node.dir, &Options::default());
+    let (_, body) = again.get(&t, "/cluster/status").await;
+    assert_eq!(body["data"][0]["name"], "demo");
+    assert_eq!(body["data"][0]["quorate"], 1);
+    let (status, _) = again.get(&t, "/cluster/config/join").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn create_cluster_refuses_bad_input_without_changing_anything() {
+    let node = Node::start();
+    let t = node.login().await;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("clustername", "bad_name")], "clustername"),
+        (&[("clustername", "much-too-long-name")], "clustername"),
+        (&[], "clustername"),
+        (&[("clustername", "demo"), ("link0", "10.0.0.300")], "link0"),
+        (&[("clustername", "demo"), ("link0", "127.0.0.1"), ("link1", "127.0.0.1")], "link1"),
+        (&[("clustername", "demo"), ("nodeid", "0")], "nodeid"),
+        (&[("clustername", "demo"), ("link9", "127.0.0.1")], "link9"),
+    ];
+    for (form, param) in cases {
+        let (status, body) = node.post(&t, "/cluster/config", form).await;
+        assert_eq!(status, 400, "{form:?}: {body}");
+        assert!(body["errors"][param].is_string(), "{form:?}: {body}");
+    }
+    let (status, body) = node.post(&t, "/cluster/config", &[("clustername", "demo"), ("link0", "192.0.2.77")]).await;
+    assert_eq!(status, 500);
+    assert!(body["message"].as_str().unwrap().contains("not found on local node"), "{body}");
+
+    // Only root@pam itself may create a cluster, not even its tokens.
+    let (_, token) = node.post(&t, "/access/users/root@pam/token/admin", &[("privsep", "0")]).await;
+    let header = format!("PVEAPIToken=root@pam!admin={}", token["data"]["value"].as_str().unwrap());
+    let resp = node.client().post(node.api("/cluster/config")).header("Authorization", header).form(&[("clustername", "demo")]).send().await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["message"], "Permission check failed (user != root@pam)\n");
+
+    let (_, body) = node.get(&t, "/cluster/status").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "still standalone");
+    assert_eq!(body["data"][0]["type"], "node");
+}
