@@ -1,9 +1,11 @@
 import { defineConfig } from '@playwright/test';
 
-// Drives Debian's Chromium (no browser download) against a real corral node started by
-// start-node.sh on a fresh data dir.
-const port = process.env.CORRAL_E2E_PORT ?? '18006';
-export const baseURL = `https://127.0.0.1:${port}`;
+// Drives Debian's Chromium (no browser download) against real corral nodes started by
+// start-node.sh on fresh data dirs: one for the console tests, one for cluster creation (which
+// changes the node for good).
+const consolePort = process.env.CORRAL_E2E_PORT ?? '18006';
+const clusterPort = process.env.CORRAL_E2E_CLUSTER_PORT ?? '18007';
+const url = (port: string) => `https://127.0.0.1:${port}`;
 
 export default defineConfig({
   testDir: './tests',
@@ -13,7 +15,6 @@ export default defineConfig({
   reporter: 'list',
   timeout: 60_000,
   use: {
-    baseURL,
     ignoreHTTPSErrors: true,
     viewport: { width: 1280, height: 800 },
     launchOptions: {
@@ -22,13 +23,16 @@ export default defineConfig({
              '--disable-component-update', '--disable-sync'],
     },
   },
-  projects: [{ name: 'chromium' }],
-  webServer: {
+  projects: [
+    { name: 'console', testMatch: /console\.spec\.ts/, use: { baseURL: url(consolePort) } },
+    { name: 'cluster', testMatch: /cluster\.spec\.ts/, use: { baseURL: url(clusterPort) } },
+  ],
+  webServer: [consolePort, clusterPort].map((port) => ({
     command: `./start-node.sh ${port}`,
-    url: `${baseURL}/login`,
+    url: `${url(port)}/login`,
     ignoreHTTPSErrors: true,
     reuseExistingServer: false,
     timeout: 120_000,
-    stdout: 'pipe',
-  },
+    stdout: 'pipe' as const,
+  })),
 });

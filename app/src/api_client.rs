@@ -145,6 +145,23 @@ pub mod browser {
         Ok((response.status(), text))
     }
 
+    /// Wait without blocking the browser.
+    pub async fn sleep_ms(ms: i32) {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+            }
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+
+    /// Put text on the clipboard.
+    pub fn copy_to_clipboard(text: &str) {
+        if let Some(w) = web_sys::window() {
+            let _ = w.navigator().clipboard().write_text(text);
+        }
+    }
+
     /// A console whose session ended goes back to the login page.
     pub fn on_unauthorized(status: u16) {
         if status == 401 {

@@ -29,7 +29,7 @@ impl Selection {
 
     pub fn tabs(&self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Selection::Datacenter => &[("summary", "Summary")],
+            Selection::Datacenter => &[("summary", "Summary"), ("cluster", "Cluster")],
             Selection::Node(_) => &[("summary", "Summary"), ("network", "Network")],
         }
     }
@@ -113,12 +113,28 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
         move || live.tick.get(),
         |_| api_client::get::<Vec<ClusterResource>>("/cluster/resources".into()),
     );
+    let status = Resource::new(
+        move || live.tick.get(),
+        |_| api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into()),
+    );
     let is = move |s: Selection| move || if selection.get() == s { "selected" } else { "" };
     view! {
         <ul class="tree-root">
             <li>
                 <A href="/datacenter/summary" attr:class=is(Selection::Datacenter)>
-                    <span class="icon dc"></span>"Datacenter"
+                    <span class="icon dc"></span>
+                    <span data-testid="tree-datacenter">
+                        "Datacenter"
+                        <Transition fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                let name = status.await.ok().and_then(|entries| entries.into_iter().find_map(|e| match e {
+                                    corral_api_types::cluster::ClusterStatusEntry::Cluster { name, .. } => Some(name),
+                                    _ => None,
+                                }));
+                                name.map(|n| format!(" ({n})"))
+                            })}
+                        </Transition>
+                    </span>
                 </A>
                 <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
                     {move || Suspend::new(async move {

@@ -11,6 +11,7 @@ use crate::live::use_live;
 pub fn DatacenterPanel(tab: String) -> impl IntoView {
     match tab.as_str() {
         "summary" => view! { <DatacenterSummary/> }.into_any(),
+        "cluster" => view! { <crate::cluster_view::ClusterPanel/> }.into_any(),
         other => view! { <p class="error">{format!("No such panel '{other}'.")}</p> }.into_any(),
     }
 }

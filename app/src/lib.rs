@@ -7,6 +7,7 @@
 
 pub mod api_client;
 pub mod chart;
+pub mod cluster_view;
 pub mod console;
 pub mod format;
 pub mod live;
@@ -14,6 +15,7 @@ pub mod login;
 pub mod node_view;
 pub mod datacenter_view;
 pub mod log_panel;
+pub mod task_viewer;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};

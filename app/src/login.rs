@@ -47,7 +47,8 @@ pub fn LoginPage() -> impl IntoView {
     };
     view! {
         <div class="login-backdrop">
-            <form class="login" on:submit=submit>
+            // method=post: a submit before the page is interactive must not put the password in a URL.
+            <form class="login" method="post" on:submit=submit>
                 <h1><span class="logo">"corral"</span>" Login"</h1>
                 <label>"User name"
                     <input name="username" autocomplete="username" prop:value=username on:input=move |ev| username.set(event_target_value(&ev))/>

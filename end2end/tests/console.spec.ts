@@ -1,12 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-
-const PASSWORD = 'e2e-root-pw';
-
-async function login(page: Page, password = PASSWORD) {
-  await page.getByLabel('User name').fill('root');
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Login' }).click();
-}
+import { login } from './helpers';
 
 /** Number of samples the usage graph plots right now. */
 async function plotted(page: Page): Promise<number> {

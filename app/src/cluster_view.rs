@@ -1,0 +1,233 @@
+//! Datacenter → Cluster: the cluster's name, version and nodes; Create Cluster (dialog, then the
+//! task viewer), Join Information (window with the encoded text to copy).
+
+use corral_api_types::cluster_config::{ClusterConfigNode, EncodedJoinInfo, JoinInfo};
+use corral_api_types::node::NetworkInterface;
+use leptos::prelude::*;
+
+use crate::api_client::{self, ApiFailure};
+use crate::live::use_live;
+use crate::task_viewer::TaskViewer;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dialog {
+    None,
+    Create,
+    JoinInfo,
+}
+
+#[component]
+pub fn ClusterPanel() -> impl IntoView {
+    let live = use_live();
+    let version = RwSignal::new(0u64);
+    let join = Resource::new(move || (version.get(), live.tick.get()), |_| api_client::get::<JoinInfo>("/cluster/config/join".into()));
+    let nodes = Resource::new(move || (version.get(), live.tick.get()), |_| api_client::get::<Vec<ClusterConfigNode>>("/cluster/config/nodes".into()));
+    let dialog = RwSignal::new(Dialog::None);
+    let task = RwSignal::new(None::<String>);
+    view! {
+        <div class="card wide" data-testid="cluster-panel">
+            <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
+                {move || Suspend::new(async move {
+                    let info = join.await;
+                    let clustered = info.is_ok();
+                    let line = match &info {
+                        Ok(i) => format!(
+                            "Cluster Name: {}    Config Version: {}    Number of Nodes: {}",
+                            i.totem["cluster_name"].as_str().unwrap_or_default(),
+                            i.totem["config_version"].as_str().unwrap_or_default(),
+                            i.nodelist.len()
+                        ),
+                        Err(ApiFailure { status: 424, .. }) => "Standalone node - no cluster defined".to_string(),
+                        Err(e) => e.message.clone(),
+                    };
+                    view! {
+                        <div class="toolbar">
+                            <button disabled=clustered on:click=move |_| dialog.set(Dialog::Create)>"Create Cluster"</button>
+                            <button disabled=!clustered on:click=move |_| dialog.set(Dialog::JoinInfo)>"Join Information"</button>
+                            <button disabled=true title="Joining arrives with node-to-node transport">"Join Cluster"</button>
+                        </div>
+                        <p class="cluster-info" data-testid="cluster-info">{line}</p>
+                    }
+                })}
+            </Transition>
+            <h2>"Cluster Nodes"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let list = nodes.await.unwrap_or_default();
+                    view! {
+                        <table class="grid" data-testid="cluster-nodes">
+                            <thead><tr><th>"Nodename"</th><th>"ID"</th><th>"Votes"</th><th>"Link 0"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|n| view! {
+                                    <tr>
+                                        <td>{n.name.clone()}</td>
+                                        <td>{n.nodeid.clone()}</td>
+                                        <td>{n.quorum_votes.clone()}</td>
+                                        <td>{n.rings.get("ring0_addr").cloned().unwrap_or_default()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                })}
+            </Transition>
+        </div>
+        {move || match dialog.get() {
+            Dialog::None => ().into_any(),
+            Dialog::Create => view! {
+                <CreateClusterDialog
+                    on_started=move |upid: String| { dialog.set(Dialog::None); task.set(Some(upid)); }
+                    on_cancel=move || dialog.set(Dialog::None)
+                />
+            }.into_any(),
+            Dialog::JoinInfo => view! { <JoinInformationWindow join on_close=move || dialog.set(Dialog::None)/> }.into_any(),
+        }}
+        {move || task.get().map(|upid| view! {
+            <TaskViewer
+                upid
+                on_done=move |_ok: bool| version.update(|v| *v += 1)
+                on_close=move || task.set(None)
+            />
+        })}
+    }
+}
+
+/// The addresses offered for a link: every address of every active interface.
+pub fn link_choices(ifaces: &[NetworkInterface]) -> Vec<String> {
+    let mut out: Vec<String> = ifaces
+        .iter()
+        .filter(|i| i.active)
+        .flat_map(|i| [i.address.clone(), i.address6.clone()])
+        .flatten()
+        .collect();
+    // Non-loopback addresses first: they are the ones other nodes can reach.
+    out.sort_by_key(|a| a.starts_with("127.") || a == "::1");
+    out
+}
+
+#[component]
+fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)] on_cancel: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let link0 = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let addresses = Resource::new(|| (), |_| api_client::get::<Vec<NetworkInterface>>("/nodes/localhost/network".into()));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            let (n, l) = (name.get_untracked(), link0.get_untracked());
+            let mut form = vec![("clustername", n.as_str())];
+            if !l.is_empty() {
+                form.push(("link0", l.as_str()));
+            }
+            match api_client::send::<String>("POST", "/cluster/config", &form, &[]).await {
+                Ok(upid) => on_started.run(upid),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = on_started;
+    };
+    view! {
+        <div class="modal-backdrop">
+            <form class="modal" role="dialog" aria-label="Create Cluster" on:submit=submit>
+                <h2>"Create Cluster"</h2>
+                <label>"Cluster Name"
+                    <input name="clustername" maxlength="15" required=true prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                </label>
+                <label>"Cluster Network: Link 0"
+                    <Transition fallback=|| view! { <select disabled=true></select> }>
+                        {move || Suspend::new(async move {
+                            let choices = link_choices(&addresses.await.unwrap_or_default());
+                            if link0.get_untracked().is_empty() {
+                                if let Some(first) = choices.first() {
+                                    link0.set(first.clone());
+                                }
+                            }
+                            view! {
+                                <select name="link0" on:change=move |ev| link0.set(event_target_value(&ev))>
+                                    {choices.into_iter().map(|a| {
+                                        let selected = a == link0.get_untracked();
+                                        view! { <option value=a.clone() selected=selected>{a.clone()}</option> }
+                                    }).collect_view()}
+                                </select>
+                            }
+                        })}
+                    </Transition>
+                </label>
+                <p class="hint">"Multiple links are used as failover, lower numbers have higher priority."</p>
+                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                <div class="buttons">
+                    <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                    <button type="submit" class="primary">"Create"</button>
+                </div>
+            </form>
+        </div>
+    }
+}
+
+#[component]
+fn JoinInformationWindow(join: Resource<api_client::ApiResult<JoinInfo>>, #[prop(into)] on_close: Callback<()>) -> impl IntoView {
+    view! {
+        <div class="modal-backdrop">
+            <div class="modal" role="dialog" aria-label="Cluster Join Information">
+                <h2>"Cluster Join Information"</h2>
+                <p class="hint">"Copy the Join Information here and use it on the node you want to add."</p>
+                <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
+                    {move || Suspend::new(async move {
+                        let encoded = join.await.ok().and_then(|i| EncodedJoinInfo::from_join_info(&i));
+                        match encoded {
+                            Some(e) => {
+                                let text = e.encode();
+                                let copy_text = text.clone();
+                                let copy = move |_| {
+                                    #[cfg(feature = "hydrate")]
+                                    api_client::browser::copy_to_clipboard(&copy_text);
+                                    #[cfg(not(feature = "hydrate"))]
+                                    let _ = &copy_text;
+                                };
+                                view! {
+                                    <label>"IP Address"<input readonly=true value=e.ip_address.clone() data-testid="join-ip"/></label>
+                                    <label>"Fingerprint"<input readonly=true value=e.fingerprint.clone() data-testid="join-fingerprint"/></label>
+                                    <label>"Join Information"<textarea readonly=true rows="6" data-testid="join-information">{text}</textarea></label>
+                                    <div class="buttons">
+                                        <button type="button" on:click=copy>"Copy Information"</button>
+                                        <button type="button" on:click=move |_| on_close.run(())>"Close"</button>
+                                    </div>
+                                }.into_any()
+                            }
+                            None => view! {
+                                <p class="error">"No join information available."</p>
+                                <div class="buttons"><button type="button" on:click=move |_| on_close.run(())>"Close"</button></div>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routable_addresses_come_first() {
+        let iface = |name: &str, v4: &str, v6: Option<&str>| NetworkInterface {
+            iface: name.into(),
+            kind: "eth".into(),
+            active: true,
+            address: Some(v4.into()),
+            netmask: None,
+            cidr: None,
+            address6: v6.map(Into::into),
+            netmask6: None,
+            cidr6: None,
+            families: vec![],
+        };
+        let choices = link_choices(&[iface("lo", "127.0.0.1", Some("::1")), iface("eth0", "10.0.0.5", None)]);
+        assert_eq!(choices, ["10.0.0.5", "127.0.0.1", "::1"]);
+    }
+}
