@@ -73,11 +73,49 @@ async fn restart_keeps_identity_password_and_tickets() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["serve", "passwd", "status"] {
+    for sub in ["serve", "passwd", "status", "cluster"] {
         let out = corral().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("--data-dir"), "{sub}");
     }
     let out = corral().args(["serve", "--listen", "not-an-address"]).output().unwrap();
     assert!(!out.status.success());
+}
+
+fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = corral().args(["cluster", "--data-dir"]).arg(dir).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn cluster_create_status_and_join_info_from_the_command_line() {
+    let node = Node::start();
+    let (ok, out, _) = run(&node.dir, &["status"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "Standalone node - no cluster defined");
+
+    let (ok, out, err) = run(&node.dir, &["create", "clitest", "--link0", "127.0.0.1"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Generating the 2048-bit cluster authkey"), "{out}");
+    assert!(out.trim_end().ends_with("TASK OK"), "{out}");
+
+    let (ok, out, _) = run(&node.dir, &["status"]);
+    assert!(ok);
+    assert!(out.contains("Name:             clitest"), "{out}");
+    assert!(out.contains("Expected votes:   1"), "{out}");
+    assert!(out.contains("Flags:            Quorate"), "{out}");
+    assert!(out.contains("testnode (local)"), "{out}");
+
+    let (ok, out, _) = run(&node.dir, &["join-info"]);
+    assert!(ok);
+    let info = corral_api_types::cluster_config::EncodedJoinInfo::decode(out.trim()).expect("decodable join information");
+    assert_eq!(info.fingerprint, node.fingerprint);
+    assert_eq!(info.totem["cluster_name"], "clitest");
+
+    let (ok, _, err) = run(&node.dir, &["create", "again"]);
+    assert!(!ok);
+    assert!(err.contains("already part of cluster 'clitest'"), "{err}");
+    let (ok, _, err) = run(&node.dir, &["create", "bad_name"]);
+    assert!(!ok);
+    assert!(err.contains("clustername:"), "{err}");
 }

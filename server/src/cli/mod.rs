@@ -1,6 +1,8 @@
 //! Command line: `corral serve | passwd | status`. Each subcommand works without a terminal so
 //! install scripts, labs and CI can drive it.
 
+mod cluster;
+mod local_api;
 mod passwd;
 mod status;
 
@@ -65,6 +67,38 @@ enum Command {
         #[command(flatten)]
         data: DataDirArg,
     },
+    /// Cluster management through the local daemon (like `pvecm`).
+    Cluster {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Create a new cluster with this node as its first member; prints the task log.
+    Create {
+        /// Cluster name: letters, digits and inner hyphens, at most 15 characters.
+        name: String,
+        /// Address of cluster link 0 (default: the listen address or the first non-loopback one).
+        #[arg(long)]
+        link0: Option<String>,
+        /// Address of cluster link 1.
+        #[arg(long)]
+        link1: Option<String>,
+        /// This node's id in the cluster (default 1).
+        #[arg(long)]
+        nodeid: Option<u64>,
+        /// This node's quorum votes (default 1).
+        #[arg(long)]
+        votes: Option<u32>,
+    },
+    /// Cluster, quorum and membership information (like `pvecm status`).
+    Status,
+    /// Print the encoded Join Information to paste on a joining node.
+    JoinInfo,
 }
 
 fn default_node_name() -> anyhow::Result<NodeName> {
@@ -119,6 +153,17 @@ async fn serve(
     .await
 }
 
+async fn run_cluster(data_dir: &std::path::Path, command: ClusterCommand) -> anyhow::Result<()> {
+    match command {
+        ClusterCommand::Create { name, link0, link1, nodeid, votes } => {
+            let links = [(0u8, link0), (1u8, link1)].into_iter().filter_map(|(n, a)| a.map(|a| (n, a))).collect();
+            cluster::create(data_dir, cluster::CreateArgs { name, links, nodeid, votes }).await
+        }
+        ClusterCommand::Status => cluster::status(data_dir).await,
+        ClusterCommand::JoinInfo => cluster::join_info(data_dir).await,
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -130,6 +175,7 @@ pub fn main() -> ExitCode {
                 }
                 Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
                 Command::Status { data } => status::run(&data.data_dir).await,
+                Command::Cluster { data, command } => run_cluster(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
             }
         })
     });

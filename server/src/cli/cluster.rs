@@ -1,0 +1,85 @@
+//! `corral cluster …`: the node's side of `pvecm` (create, status, join-info), done through the
+//! local daemon's API so the CLI and the GUI take the same path.
+
+use std::path::Path;
+
+use corral_api_types::cluster_config::{EncodedJoinInfo, JoinInfo};
+use serde_json::Value;
+
+use super::local_api::LocalApi;
+
+pub struct CreateArgs {
+    pub name: String,
+    pub links: Vec<(u8, String)>,
+    pub nodeid: Option<u64>,
+    pub votes: Option<u32>,
+}
+
+pub async fn create(data_dir: &Path, args: CreateArgs) -> anyhow::Result<()> {
+    let api = LocalApi::connect(data_dir).await?;
+    let mut form = vec![("clustername", args.name)];
+    let keys: Vec<String> = args.links.iter().map(|(n, _)| format!("link{n}")).collect();
+    for ((_, addr), key) in args.links.iter().zip(&keys) {
+        form.push((key.as_str(), addr.clone()));
+    }
+    if let Some(id) = args.nodeid {
+        form.push(("nodeid", id.to_string()));
+    }
+    if let Some(votes) = args.votes {
+        form.push(("votes", votes.to_string()));
+    }
+    let upid = api.post("/cluster/config", &form).await?;
+    let upid = upid.as_str().unwrap_or_default().to_string();
+    println!("task {upid}");
+    api.follow_task(&upid).await
+}
+
+/// Like `pvecm status`: cluster information, quorum information, membership.
+pub async fn status(data_dir: &Path) -> anyhow::Result<()> {
+    let api = LocalApi::connect(data_dir).await?;
+    let entries = api.get("/cluster/status").await?;
+    let entries = entries.as_array().cloned().unwrap_or_default();
+    let Some(cluster) = entries.iter().find(|e| e["type"] == "cluster") else {
+        println!("Standalone node - no cluster defined");
+        return Ok(());
+    };
+    let nodes: Vec<&Value> = entries.iter().filter(|e| e["type"] == "node").collect();
+    let config_nodes = api.get("/cluster/config/nodes").await?;
+    let votes_of = |name: &str| {
+        config_nodes.as_array().into_iter().flatten().find(|n| n["name"] == name).and_then(|n| n["quorum_votes"].as_str().and_then(|v| v.parse::<u32>().ok())).unwrap_or(1)
+    };
+    let expected: u32 = nodes.iter().map(|n| votes_of(n["name"].as_str().unwrap_or_default())).sum();
+    let total: u32 = nodes.iter().filter(|n| n["online"] == 1).map(|n| votes_of(n["name"].as_str().unwrap_or_default())).sum();
+    println!("Cluster information");
+    println!("-------------------");
+    println!("Name:             {}", cluster["name"].as_str().unwrap_or_default());
+    println!("Config Version:   {}", cluster["version"]);
+    println!("Nodes:            {}", cluster["nodes"]);
+    println!();
+    println!("Quorum information");
+    println!("------------------");
+    println!("Expected votes:   {expected}");
+    println!("Total votes:      {total}");
+    println!("Quorum:           {}", expected / 2 + 1);
+    println!("Flags:            {}", if cluster["quorate"] == 1 { "Quorate" } else { "NOT quorate" });
+    println!();
+    println!("Membership information");
+    println!("----------------------");
+    println!("{:>8} {:>6} {:<8} Name", "Nodeid", "Votes", "Online");
+    for n in nodes {
+        let name = n["name"].as_str().unwrap_or_default();
+        let local = if n["local"] == 1 { " (local)" } else { "" };
+        let online = if n["online"] == 1 { "yes" } else { "no" };
+        println!("{:>8} {:>6} {:<8} {name}{local}", n["nodeid"], votes_of(name), online);
+    }
+    Ok(())
+}
+
+/// The encoded Join Information, as the GUI's *Copy Information* gives it.
+pub async fn join_info(data_dir: &Path) -> anyhow::Result<()> {
+    let api = LocalApi::connect(data_dir).await?;
+    let info: JoinInfo = serde_json::from_value(api.get("/cluster/config/join").await?)?;
+    let encoded = EncodedJoinInfo::from_join_info(&info).ok_or_else(|| anyhow::anyhow!("this node is not in the cluster's node list"))?;
+    println!("{}", encoded.encode());
+    Ok(())
+}
