@@ -24,6 +24,9 @@ pub struct NodeAddr {
     pub name: String,
     /// `https://<link address>:<port>`
     pub api: String,
+    /// SHA-256 fingerprint of the node's HTTPS certificate; peers pin it.
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 impl std::fmt::Display for NodeAddr {

@@ -52,7 +52,7 @@ async fn writes_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::database(dir.path()).await;
     let raft = start(&db).await;
-    let me = NodeAddr { name: "n1".into(), api: "https://127.0.0.1:8006".into() };
+    let me = NodeAddr { name: "n1".into(), api: "https://127.0.0.1:8006".into(), fingerprint: String::new() };
     raft.initialize(BTreeMap::from([(1, me)])).await.unwrap();
     raft.wait(Some(Duration::from_secs(10))).current_leader(1, "leader").await.unwrap();
     raft.client_write(Command::put("cluster/config", json!({"name": "demo"}))).await.unwrap();

@@ -136,17 +136,20 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .build();
     let tasks = Arc::new(TaskRunner::new(config.node.clone(), &config.data_dir, db.clone(), events.clone()).await?);
     let cluster = ClusterHandle::open(db.clone()).await.context("starting the cluster store")?;
+    let liveness = Arc::new(crate::cluster::liveness::Liveness::default());
+    tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string()));
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let state = AppState::new(AppInner {
         db: db.clone(),
-        keys,
+        keys: std::sync::RwLock::new(keys),
         node: config.node.clone(),
         fingerprint: node_pki.fingerprint.clone(),
         stats: stats.clone(),
         tasks,
         cluster: cluster.clone(),
+        liveness: liveness.clone(),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),

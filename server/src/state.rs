@@ -22,13 +22,15 @@ pub struct AppState(Arc<AppInner>);
 
 pub struct AppInner {
     pub db: SqlitePool,
-    pub keys: AuthKeys,
+    /// Ticket and CSRF keys; replaced by the cluster's when this node joins one.
+    pub keys: std::sync::RwLock<AuthKeys>,
     pub node: NodeName,
     /// SHA-256 fingerprint of this node's HTTPS certificate, PVE style.
     pub fingerprint: String,
     pub stats: Arc<NodeStats>,
     pub tasks: Arc<TaskRunner>,
     pub cluster: Arc<ClusterHandle>,
+    pub liveness: Arc<crate::cluster::liveness::Liveness>,
     pub data_dir: std::path::PathBuf,
     /// The address the API is bound to.
     pub listen: std::net::SocketAddr,
@@ -42,6 +44,16 @@ pub struct AppInner {
 impl AppState {
     pub fn new(inner: AppInner) -> Self {
         Self(Arc::new(inner))
+    }
+}
+
+impl AppInner {
+    pub fn keys(&self) -> AuthKeys {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_keys(&self, keys: AuthKeys) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 }
 

@@ -95,7 +95,7 @@ fn check_csrf(parts: &Parts, state: &AppState, userid: &Userid) -> Result<(), Ap
         return Ok(());
     }
     let token = parts.headers.get("CSRFPreventionToken").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if csrf::verify_token(&state.keys, token, userid, unix_now()) {
+    if csrf::verify_token(&state.keys(), token, userid, unix_now()) {
         Ok(())
     } else {
         Err(ApiError::unauthorized("Permission check failed - invalid csrf token"))
@@ -125,7 +125,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .map(str::to_owned)
             .or_else(|| cookie_value(parts, "PVEAuthCookie").map(|v| percent_decode(v)));
         if let Some(text) = ticket_text {
-            let userid = ticket::verify_ticket(&state.keys, &text, unix_now())
+            let userid = ticket::verify_ticket(&state.keys(), &text, unix_now())
                 .ok_or_else(|| ApiError::unauthorized("permission denied - invalid PVE ticket"))?;
             if !user_store::user_exists(&state.db, &userid).await? {
                 return Err(ApiError::unauthorized("permission denied - invalid PVE ticket"));

@@ -15,7 +15,8 @@ pub fn issue(keys: &AuthKeys, userid: &Userid, now: i64) -> String {
 pub fn verify_token(keys: &AuthKeys, token: &str, userid: &Userid, now: i64) -> bool {
     let Some((time, sig)) = token.split_once(':') else { return false };
     let Ok(issued) = i64::from_str_radix(time, 16) else { return false };
-    time.len() == 8 && time_is_valid(issued, now) && verify(&keys.csrf, &format!("{time}:{userid}"), sig)
+    let data = format!("{time}:{userid}");
+    time.len() == 8 && time_is_valid(issued, now) && keys.csrf_keys().any(|key| verify(key, &data, sig))
 }
 
 #[cfg(test)]
@@ -25,7 +26,7 @@ mod tests {
 
     #[test]
     fn token_is_bound_to_user_and_time() {
-        let keys = AuthKeys { ticket: hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]), csrf: hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]) };
+        let keys = AuthKeys { ticket: hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]), csrf: hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]), previous: None };
         let root = Userid::parse("root@pam").unwrap();
         let other = Userid::parse("bob@pve").unwrap();
         let t = issue(&keys, &root, 2_000_000);

@@ -10,6 +10,9 @@ use sqlx::SqlitePool;
 pub struct AuthKeys {
     pub ticket: hmac::Key,
     pub csrf: hmac::Key,
+    /// Keys replaced while this daemon runs (a join), still accepted for verification so that
+    /// tickets issued just before stay valid for their lifetime.
+    pub previous: Option<Box<AuthKeys>>,
 }
 
 impl std::fmt::Debug for AuthKeys {
@@ -33,7 +36,16 @@ impl AuthKeys {
     pub async fn load(db: &SqlitePool) -> sqlx::Result<Self> {
         let ticket = load_or_create(db, "ticket-hmac").await?;
         let csrf = load_or_create(db, "csrf-hmac").await?;
-        Ok(Self { ticket: hmac::Key::new(hmac::HMAC_SHA256, &ticket), csrf: hmac::Key::new(hmac::HMAC_SHA256, &csrf) })
+        Ok(Self { ticket: hmac::Key::new(hmac::HMAC_SHA256, &ticket), csrf: hmac::Key::new(hmac::HMAC_SHA256, &csrf), previous: None })
+    }
+
+    /// The ticket keys to try, newest first.
+    pub fn ticket_keys(&self) -> impl Iterator<Item = &hmac::Key> {
+        std::iter::once(&self.ticket).chain(self.previous.as_deref().map(|p| &p.ticket))
+    }
+
+    pub fn csrf_keys(&self) -> impl Iterator<Item = &hmac::Key> {
+        std::iter::once(&self.csrf).chain(self.previous.as_deref().map(|p| &p.csrf))
     }
 }
 

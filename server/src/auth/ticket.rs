@@ -20,7 +20,7 @@ pub fn verify_ticket(keys: &AuthKeys, ticket: &str, now: i64) -> Option<Userid> 
     let (Some("PVE"), Some(user), Some(time), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return None;
     };
-    if time.len() != 8 || !verify(&keys.ticket, data, sig) {
+    if time.len() != 8 || !keys.ticket_keys().any(|key| verify(key, data, sig)) {
         return None;
     }
     let issued = i64::from_str_radix(time, 16).ok()?;
@@ -36,7 +36,7 @@ mod tests {
     use ring::hmac;
 
     fn keys(byte: u8) -> AuthKeys {
-        AuthKeys { ticket: hmac::Key::new(hmac::HMAC_SHA256, &[byte; 32]), csrf: hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]) }
+        AuthKeys { ticket: hmac::Key::new(hmac::HMAC_SHA256, &[byte; 32]), csrf: hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]), previous: None }
     }
 
     #[test]
@@ -52,6 +52,8 @@ mod tests {
         let root = Userid::parse("root@pam").unwrap();
         let t = issue(&keys(1), &root, 1_000_000);
         assert_eq!(verify_ticket(&keys(2), &t, 1_000_000), None);
+        let rotated = AuthKeys { previous: Some(Box::new(keys(1))), ..keys(2) };
+        assert_eq!(verify_ticket(&rotated, &t, 1_000_000).map(|u| u.to_string()), Some("root@pam".into()), "previous key still verifies");
         assert_eq!(verify_ticket(&keys(1), &t, 1_000_000 + 7200), None);
         assert_eq!(verify_ticket(&keys(1), &t, 1_000_000 - 301), None);
         let forged = t.replace("root@pam", "admin@pam");

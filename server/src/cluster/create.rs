@@ -42,9 +42,8 @@ pub async fn precheck(state: &AppState, req: &CreateRequest) -> Result<(), Clust
     if let Some(existing) = ClusterConfig::load(&state.db).await? {
         return Err(ClusterError::Refused(format!("this node is already part of cluster '{}'", existing.name)));
     }
-    let local: Vec<_> = crate::host::network::addresses().into_iter().map(|a| a.addr).collect();
     for (n, link) in &req.links {
-        if !local.contains(&link.address) {
+        if !crate::host::network::is_local(link.address) {
             return Err(ClusterError::Refused(format!("link{n}: cannot use IP '{}', not found on local node!", link.address)));
         }
     }
@@ -80,7 +79,8 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
 
     let api = api_url(state.listen, link0);
     log.line(format!("Initialising the replicated configuration store (node id {}, API {api})", req.nodeid)).await;
-    state.cluster.bootstrap(req.nodeid, NodeAddr { name: state.node.to_string(), api: api.clone() }).await?;
+    let me = NodeAddr { name: state.node.to_string(), api: api.clone(), fingerprint: state.fingerprint.clone() };
+    state.cluster.bootstrap(req.nodeid, me).await?;
 
     let config = ClusterConfig {
         name: req.name.clone(),

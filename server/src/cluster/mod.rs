@@ -5,7 +5,10 @@
 
 pub mod config;
 pub mod create;
+pub mod join;
+pub mod liveness;
 pub mod network;
+pub mod peer_client;
 pub mod quorum;
 pub mod raft_node;
 

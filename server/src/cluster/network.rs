@@ -1,44 +1,103 @@
-//! Raft's transport to peers. Node-to-node HTTPS with mutual TLS arrives with joining; until a
-//! second node exists, every peer is unreachable, which Raft treats as a down node.
+//! Raft's transport: JSON over HTTPS to the peer's `/api2/json/cluster/raft/*`, pinned to the
+//! peer's certificate fingerprint from the membership (as PVE pins nodes when it proxies) and
+//! authenticated with the node-to-node MAC (see `peer_client.rs`). A peer that
+//! cannot be reached is reported as `Unreachable`, which Raft treats as a down node.
+
+use std::time::Duration;
 
 use corral_consensus::{NodeAddr, TypeConfig};
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::SqlitePool;
 
-pub struct PeerNetwork;
+use super::config::KEY_AUTHKEY;
+use super::peer_client::{node_auth_key, pinned_client, sign_node_call, NODE_AUTH_HEADER};
+
+pub struct PeerNetwork {
+    pub db: SqlitePool,
+}
 
 pub struct PeerClient {
+    db: SqlitePool,
+    target_id: u64,
     target: NodeAddr,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
-    async fn new_client(&mut self, _target: u64, node: &NodeAddr) -> PeerClient {
-        PeerClient { target: node.clone() }
+    async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerClient {
+        PeerClient { db: self.db.clone(), target_id: target, target: node.clone() }
     }
 }
 
+/// The key node-to-node calls are signed with, derived from the authkey in the replicated store.
+pub async fn node_key(db: &SqlitePool) -> anyhow::Result<ring::hmac::Key> {
+    let authkey = corral_consensus::read(db, KEY_AUTHKEY).await?.and_then(|v| v.as_str().map(str::to_owned)).ok_or_else(|| anyhow::anyhow!("no cluster authkey"))?;
+    let authkey = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, authkey)?;
+    Ok(node_auth_key(&authkey))
+}
+
+/// POST `body` to `<peer.api>/api2/json/cluster/raft/<what>`, pinned to the peer's certificate
+/// fingerprint and signed; the peer's answer.
+pub async fn node_call<Req: Serialize, Resp: DeserializeOwned>(db: &SqlitePool, peer: &NodeAddr, what: &str, body: &Req, timeout: Duration) -> anyhow::Result<Resp> {
+    let key = node_key(db).await?;
+    let api = &peer.api;
+    let path = format!("/api2/json/cluster/raft/{what}");
+    let bytes = serde_json::to_vec(body)?;
+    let response = pinned_client(&peer.fingerprint, timeout)?
+        .post(format!("{api}{path}"))
+        .header(NODE_AUTH_HEADER, sign_node_call(&key, &path, &bytes))
+        .header("Content-Type", "application/json")
+        .body(bytes)
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        anyhow::bail!("{api} answered {status}: {}", response.text().await.unwrap_or_default().trim());
+    }
+    Ok(response.json().await?)
+}
+
 impl PeerClient {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, NodeAddr, E> {
-        RPCError::Unreachable(Unreachable::new(&std::io::Error::other(format!("no transport to {} yet", self.target))))
+    async fn call<Req: Serialize, Resp: DeserializeOwned, E: std::error::Error + DeserializeOwned>(
+        &self,
+        what: &str,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<u64, NodeAddr, E>> {
+        let timeout = option.hard_ttl().max(Duration::from_millis(500));
+        match node_call::<Req, Result<Resp, E>>(&self.db, &self.target, what, request, timeout).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(self.target_id, self.target.clone(), remote))),
+            Err(err) => {
+                let connect = err.downcast_ref::<reqwest::Error>().is_some_and(|e| e.is_connect() || e.is_timeout());
+                if connect {
+                    Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(err.to_string()))))
+                } else {
+                    Err(RPCError::Network(NetworkError::new(&std::io::Error::other(err.to_string()))))
+                }
+            }
+        }
     }
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
-    async fn append_entries(&mut self, _: AppendEntriesRequest<TypeConfig>, _: RPCOption) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
-        Err(self.unreachable())
+    async fn append_entries(&mut self, req: AppendEntriesRequest<TypeConfig>, option: RPCOption) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        self.call("append", &req, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _: InstallSnapshotRequest<TypeConfig>,
-        _: RPCOption,
+        req: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64, InstallSnapshotError>>> {
-        Err(self.unreachable())
+        self.call("snapshot", &req, &option).await
     }
 
-    async fn vote(&mut self, _: VoteRequest<u64>, _: RPCOption) -> Result<VoteResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
-        Err(self.unreachable())
+    async fn vote(&mut self, req: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        self.call("vote", &req, &option).await
     }
 }

@@ -12,11 +12,6 @@ pub fn is_quorate(present: u32, expected: u32) -> bool {
     expected == 0 || present >= needed(expected)
 }
 
-/// Nodes this node currently sees alive. Until gossip runs, that is this node alone.
-pub fn online_nodes(me: &str) -> BTreeSet<String> {
-    BTreeSet::from([me.to_string()])
-}
-
 /// Whether the nodes in `online` hold a majority of the configured votes.
 pub fn config_is_quorate(config: &ClusterConfig, online: &BTreeSet<String>) -> bool {
     let present = config.nodes.iter().filter(|n| online.contains(&n.name)).map(|n| n.votes).sum();

@@ -1,7 +1,7 @@
 //! This node's Raft instance, if it is in a cluster, and the one way to change cluster
 //! configuration: [`ClusterHandle::write`], which fails the way PVE does without quorum.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +9,15 @@ use corral_consensus::{Command, CommandResult, ConfigStateMachine, NodeAddr, Nod
 use sqlx::SqlitePool;
 use tokio::sync::RwLock;
 
-use super::network::PeerNetwork;
+use openraft::ChangeMembers;
+
+use super::network::{node_call, PeerNetwork};
 use super::ClusterError;
 
 /// How long a write may wait for the leader and a quorum before it is refused.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Adding a member includes copying the whole store to it.
+pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct ClusterHandle {
     db: SqlitePool,
@@ -47,7 +51,8 @@ impl ClusterHandle {
     }
 
     async fn start(&self, id: NodeId) -> anyhow::Result<Raft> {
-        let raft = Raft::new(id, raft_config()?, PeerNetwork, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
+        let network = PeerNetwork { db: self.db.clone() };
+        let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
         Ok(raft)
     }
@@ -71,20 +76,76 @@ impl ClusterHandle {
         Ok(())
     }
 
-    /// Commit a change through Raft. Without a leader and quorum within [`WRITE_TIMEOUT`] this is
-    /// PVE's "cluster not ready - no quorum?".
-    pub async fn write(&self, command: Command) -> Result<CommandResult, ClusterError> {
-        let Some((_, raft)) = self.raft().await else {
+    /// Start Raft as a new member that the leader will fill (join): no initialisation here.
+    pub async fn start_member(&self, id: NodeId) -> Result<(), ClusterError> {
+        sqlx::query("INSERT INTO local_state (name, value) VALUES ('raft_node_id', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+            .bind(id.to_string())
+            .execute(&self.db)
+            .await?;
+        self.start(id).await.map_err(|e| ClusterError::Store(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn leader(&self) -> Result<(Raft, Option<NodeAddr>), ClusterError> {
+        let Some((id, raft)) = self.raft().await else {
             return Err(ClusterError::Refused("this node is not in a cluster".into()));
         };
-        match tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(command)).await {
-            Ok(Ok(response)) => Ok(response.data),
-            Ok(Err(err)) => {
-                tracing::warn!(%err, "cluster write refused");
-                Err(ClusterError::NoQuorum)
-            }
-            Err(_) => Err(ClusterError::NoQuorum),
+        let leader = raft.current_leader().await.ok_or(ClusterError::NoQuorum)?;
+        if leader == id {
+            return Ok((raft, None));
         }
+        let node = raft.metrics().borrow().membership_config.membership().get_node(&leader).cloned();
+        Ok((raft, Some(node.ok_or(ClusterError::NoQuorum)?)))
+    }
+
+    /// Commit a change through Raft, on the leader (forwarded there from a follower). Without a
+    /// leader and quorum within [`WRITE_TIMEOUT`] this is PVE's "cluster not ready - no quorum?".
+    pub async fn write(&self, command: Command) -> Result<CommandResult, ClusterError> {
+        let work = async {
+            match self.leader().await? {
+                (raft, None) => raft.client_write(command).await.map(|r| r.data).map_err(|err| {
+                    tracing::warn!(%err, "cluster write refused");
+                    ClusterError::NoQuorum
+                }),
+                (_, Some(leader)) => node_call::<_, Result<CommandResult, String>>(&self.db, &leader, "write", &command, WRITE_TIMEOUT)
+                    .await
+                    .map_err(|err| {
+                        tracing::warn!(%err, "forwarding a write to the leader failed");
+                        ClusterError::NoQuorum
+                    })?
+                    .map_err(ClusterError::Refused),
+            }
+        };
+        tokio::time::timeout(WRITE_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
+    }
+
+    /// Make `id` a voting member: the leader first brings it up to date as a learner.
+    pub async fn add_member(&self, id: NodeId, addr: NodeAddr) -> Result<(), ClusterError> {
+        let work = async {
+            match self.leader().await? {
+                (raft, None) => {
+                    raft.add_learner(id, addr, true).await.map_err(|e| ClusterError::Refused(format!("adding learner: {e}")))?;
+                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(|e| ClusterError::Refused(format!("changing membership: {e}")))?;
+                    Ok(())
+                }
+                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.db, &leader, "add-member", &(id, addr), MEMBERSHIP_TIMEOUT)
+                    .await
+                    .map_err(|e| ClusterError::Refused(format!("asking the leader to add the node: {e}")))?
+                    .map_err(ClusterError::Refused),
+            }
+        };
+        tokio::time::timeout(MEMBERSHIP_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
+    }
+
+    /// Undo a join that did not finish: stop Raft and forget the store's contents.
+    pub async fn abandon(&self) {
+        self.shutdown().await;
+        for table in ["raft_log", "raft_meta", "raft_snapshot", "config_kv"] {
+            let _ = sqlx::query(&format!("DELETE FROM {table}")).execute(&self.db).await;
+        }
+        let _ = sqlx::query("DELETE FROM local_state WHERE name = 'raft_node_id'").execute(&self.db).await;
     }
 
     pub async fn shutdown(&self) {

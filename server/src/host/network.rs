@@ -67,6 +67,12 @@ pub fn addresses() -> Vec<InterfaceAddress> {
     out
 }
 
+/// Whether `addr` belongs to this host: an interface address, or any loopback address (the
+/// kernel answers on all of 127.0.0.0/8, which labs use to run several nodes on one machine).
+pub fn is_local(addr: IpAddr) -> bool {
+    addr.is_loopback() || addresses().iter().any(|a| a.addr == addr)
+}
+
 fn mask_v4(prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) })
 }

@@ -26,6 +26,12 @@ pub struct Options {
     pub node_name: &'static str,
 }
 
+impl Options {
+    pub fn named(node_name: &'static str, listen: &'static str) -> Self {
+        Self { node_name, listen, ..Self::default() }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self { root_password: Some(ROOT_PASSWORD), listen: "127.0.0.1:0", node_name: "testnode" }
@@ -55,10 +61,10 @@ impl Node {
         cmd.args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--listen", opts.listen, "--node-name", opts.node_name, "--auth-fail-delay-ms", "20", "--stats-interval", "1"])
+            .env("CORRAL_LOG", std::env::var("CORRAL_TEST_LOG").unwrap_or_else(|_| "warn,openraft=error".into()))
             .arg("--site-root")
             .arg(dir.join("no-site"))
             .env_remove("CORRAL_ROOT_PASSWORD")
-            .env("CORRAL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(pw) = opts.root_password {

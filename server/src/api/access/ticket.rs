@@ -83,7 +83,7 @@ fn full_userid(login: &Login) -> Option<Userid> {
 
 async fn credentials_ok(state: &AppState, userid: &Userid, secret: &str) -> ApiResult<bool> {
     if secret.starts_with("PVE:") {
-        return Ok(ticket::verify_ticket(&state.keys, secret, unix_now()).as_ref() == Some(userid)
+        return Ok(ticket::verify_ticket(&state.keys(), secret, unix_now()).as_ref() == Some(userid)
             && user_store::user_exists(&state.db, userid).await?);
     }
     Ok(match user_store::password_hash(&state.db, userid).await? {
@@ -120,7 +120,7 @@ pub async fn create_ticket(
     };
     state.login_guard.record_success(source);
     let now = unix_now();
-    let csrf_token = csrf::issue(&state.keys, &userid, now);
+    let csrf_token = csrf::issue(&state.keys(), &userid, now);
     if headers.get("X-Corral-Console").is_some_and(|v| v == "session") {
         session.cycle_id().await.map_err(|e| ApiError::internal("session", e))?;
         let login = SessionLogin { userid: userid.to_string(), csrf: csrf_token.clone() };
@@ -131,7 +131,7 @@ pub async fn create_ticket(
     }
     Ok(crate::api::data(TicketInfo {
         username: userid.to_string(),
-        ticket: ticket::issue(&state.keys, &userid, now),
+        ticket: ticket::issue(&state.keys(), &userid, now),
         csrf_prevention_token: csrf_token,
         cap: root_capabilities(),
         clustername: None,

@@ -28,8 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/config", get(index).post(create_cluster))
         .route("/config/apiversion", get(apiversion))
         .route("/config/totem", get(totem))
-        .route("/config/join", get(join::get_join_info))
+        .route("/config/join", get(join::get_join_info).post(join::join_cluster))
         .route("/config/nodes", get(nodes::list_nodes))
+        .route("/config/nodes/{node}", axum::routing::post(nodes::add_node))
 }
 
 async fn index(_auth: Authenticated) -> Json<Value> {
@@ -71,7 +72,7 @@ struct CreateParams {
 }
 
 /// `link0`…`link7` parsed; without `link0`, the listen address or the first non-loopback one.
-fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<u8, LinkSpec>> {
+pub(super) fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<u8, LinkSpec>> {
     let mut links = BTreeMap::new();
     let mut errors = BTreeMap::new();
     for n in 0u8..8 {

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod log;
+pub mod raft;
 pub mod resources;
 pub mod status;
 pub mod tasks;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(index))
         .route("/status", get(status::get_status))
         .merge(config::router())
+        .merge(raft::router())
         .route("/resources", get(resources::get_resources))
         .route("/log", get(log::get_log))
         .route("/tasks", get(tasks::get_tasks))

@@ -38,7 +38,7 @@ pub async fn get_status(auth: Authenticated, State(state): State<AppState>, para
             level: String::new(),
         }]));
     };
-    let online = quorum::online_nodes(state.node.as_str());
+    let online = state.liveness.online(state.node.as_str());
     let mut entries = vec![ClusterStatusEntry::Cluster {
         id: "cluster".into(),
         name: config.name.clone(),

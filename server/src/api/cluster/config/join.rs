@@ -32,3 +32,67 @@ pub async fn get_join_info(auth: Authenticated, State(state): State<AppState>, p
     }
     Ok(crate::api::data(config.join_info(&preferred)))
 }
+
+const JOIN_SCHEMA: &[Prop] = {
+    const LINK: Kind = Kind::Str { max_len: 128 };
+    &[
+        crate::api::params::required("hostname", Kind::Str { max_len: 256 }),
+        crate::api::params::required("password", Kind::Str { max_len: 128 }),
+        crate::api::params::required("fingerprint", Kind::Str { max_len: 95 }),
+        optional("nodeid", Kind::Int { min: 1, max: u32::MAX as i64 }),
+        optional("votes", Kind::Int { min: 0, max: 255 }),
+        optional("force", Kind::Bool),
+        optional("link0", LINK),
+        optional("link1", LINK),
+        optional("link2", LINK),
+        optional("link3", LINK),
+        optional("link4", LINK),
+        optional("link5", LINK),
+        optional("link6", LINK),
+        optional("link7", LINK),
+    ]
+};
+
+#[derive(Deserialize)]
+struct JoinParams {
+    hostname: String,
+    password: String,
+    fingerprint: String,
+    nodeid: Option<u64>,
+    votes: Option<u32>,
+    #[serde(flatten)]
+    rest: std::collections::BTreeMap<String, Value>,
+}
+
+fn is_fingerprint(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(':').collect();
+    parts.len() == 32 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// `POST /cluster/config/join`: join this node to the cluster of `hostname` (root only); a
+/// `clusterjoin` task.
+pub async fn join_cluster(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
+    use crate::cluster::join::{self, JoinRequest};
+    let p: JoinParams = params.check(JOIN_SCHEMA)?;
+    auth.require_root()?;
+    if !is_fingerprint(&p.fingerprint) {
+        return Err(ApiError::param("fingerprint", format!("value does not match the regex pattern: {}", p.fingerprint)));
+    }
+    let links = super::links(&state, &p.rest)?;
+    let req = JoinRequest {
+        hostname: p.hostname,
+        password: p.password,
+        fingerprint: p.fingerprint.to_ascii_uppercase(),
+        nodeid: p.nodeid,
+        votes: p.votes.unwrap_or(1),
+        links,
+    };
+    join::precheck(&state, &req).await?;
+    let task_state = state.clone();
+    let upid = state
+        .tasks
+        .spawn("clusterjoin", "", &auth.userid, move |log| join::run(task_state, req, log))
+        .await
+        .map_err(|e| ApiError::internal("starting task", e))?;
+    Ok(crate::api::data(upid.to_string()))
+}

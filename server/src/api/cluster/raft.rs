@@ -1,0 +1,91 @@
+//! `/cluster/raft/*`: node-to-node calls (Raft RPCs, forwarded writes and membership changes,
+//! liveness pings). Not part of PVE's API; callers must carry the node-to-node MAC.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, OriginalUri, Request, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use corral_consensus::{Command, CommandResult, NodeAddr, TypeConfig};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::api::error::ApiError;
+use crate::cluster::network::node_key;
+use crate::cluster::peer_client::{verify_node_call, NODE_AUTH_HEADER};
+use crate::state::AppState;
+
+/// Largest node-to-node body (a snapshot chunk or a batch of log entries).
+const MAX_NODE_CALL_BYTES: usize = 64 * 1024 * 1024;
+
+/// A verified node-to-node call and its JSON body.
+pub struct NodeCall<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for NodeCall<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let path = req.extensions().get::<OriginalUri>().map(|u| u.path().to_string()).unwrap_or_else(|| req.uri().path().to_string());
+        let header = req.headers().get(NODE_AUTH_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let body: Bytes = axum::body::to_bytes(req.into_body(), MAX_NODE_CALL_BYTES)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "node call too large"))?;
+        let key = node_key(&state.db).await.map_err(|_| ApiError::forbidden("not in a cluster"))?;
+        if !verify_node_call(&key, &header, &path, &body) {
+            return Err(ApiError::unauthorized("invalid node authentication"));
+        }
+        serde_json::from_slice(&body).map(NodeCall).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed node call: {e}")))
+    }
+}
+
+async fn raft(state: &AppState) -> Result<corral_consensus::Raft, ApiError> {
+    state.cluster.raft().await.map(|(_, r)| r).ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no cluster store running"))
+}
+
+fn answer<T: serde::Serialize>(value: T) -> Json<Value> {
+    Json(serde_json::to_value(value).unwrap_or(Value::Null))
+}
+
+async fn append(State(state): State<AppState>, NodeCall(req): NodeCall<AppendEntriesRequest<TypeConfig>>) -> Result<Json<Value>, ApiError> {
+    Ok(answer(raft(&state).await?.append_entries(req).await))
+}
+
+async fn vote(State(state): State<AppState>, NodeCall(req): NodeCall<VoteRequest<u64>>) -> Result<Json<Value>, ApiError> {
+    Ok(answer(raft(&state).await?.vote(req).await))
+}
+
+async fn snapshot(State(state): State<AppState>, NodeCall(req): NodeCall<InstallSnapshotRequest<TypeConfig>>) -> Result<Json<Value>, ApiError> {
+    Ok(answer(raft(&state).await?.install_snapshot(req).await))
+}
+
+async fn write(State(state): State<AppState>, NodeCall(command): NodeCall<Command>) -> Json<Value> {
+    let result: Result<CommandResult, String> = state.cluster.write(command).await.map_err(|e| e.to_string());
+    answer(result)
+}
+
+async fn add_member(State(state): State<AppState>, NodeCall((id, addr)): NodeCall<(u64, NodeAddr)>) -> Json<Value> {
+    let result: Result<(), String> = state.cluster.add_member(id, addr).await.map_err(|e| e.to_string());
+    answer(result)
+}
+
+async fn join(State(state): State<AppState>, NodeCall((who, nodeid)): NodeCall<(crate::cluster::join::Candidate, u64)>) -> Json<Value> {
+    let result: Result<(), String> = crate::cluster::join::enroll(&state, who, nodeid).await.map_err(|e| e.to_string());
+    answer(result)
+}
+
+async fn ping(State(state): State<AppState>, NodeCall(from): NodeCall<String>) -> Json<Value> {
+    state.liveness.saw(&from);
+    answer(state.node.to_string())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .route("/raft/write", post(write))
+        .route("/raft/add-member", post(add_member))
+        .route("/raft/ping", post(ping))
+        .route("/raft/join", post(join))
+}

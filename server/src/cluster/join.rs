@@ -1,0 +1,307 @@
+//! Joining a cluster (PVE task `clusterjoin`) and admitting a joiner, in two phases:
+//!
+//! 1. The joiner logs in to the peer as `root@pam` (password typed by the admin; the peer pinned
+//!    by the pasted fingerprint) and asks `POST /cluster/config/nodes/{name}`. The peer checks
+//!    everything and changes nothing; it answers with the node id and the cluster authkey.
+//! 2. The joiner starts an empty Raft member and calls the peer's node-to-node `join`, signed
+//!    with the authkey. The cluster's leader copies the store to the joiner, makes it a voter and
+//!    records it in the configuration. Then the joiner takes the cluster's ticket keys.
+//!
+//! A refusal in phase 1 leaves both sides as they were; a failure in phase 2 makes the joiner
+//! drop what it started.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use corral_api_types::cluster_config::LinkSpec;
+use corral_consensus::{Command, NodeAddr, Op};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTHKEY, KEY_AUTH_KEYS, KEY_CONFIG};
+use super::network::node_call;
+use super::peer_client::pinned_client;
+use super::{create, quorum, ClusterError};
+use crate::auth::AuthKeys;
+use crate::cluster_log;
+use crate::state::AppState;
+use crate::tasks::TaskLog;
+
+/// Most nodes one cluster takes (PVE's documentation's long-standing figure).
+pub const MAX_NODES: usize = 32;
+/// Phase 2 includes copying the whole store to the joiner.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What a joiner asks the peer for (phase 1) and the cluster to do (phase 2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    pub name: String,
+    pub nodeid: Option<u64>,
+    pub votes: u32,
+    pub links: BTreeMap<u8, LinkSpec>,
+    pub api: String,
+    pub fingerprint: String,
+    pub version: String,
+}
+
+/// The peer's answer to phase 1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Admission {
+    pub nodeid: u64,
+    pub clustername: String,
+    /// base64 of the 2048-bit authkey (PVE returns `corosync_authkey` here too).
+    pub corosync_authkey: String,
+}
+
+fn major_minor(version: &str) -> String {
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// Every check the peer makes before anything changes; the node id the joiner gets.
+pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, u64), ClusterError> {
+    let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("the peer is not in a cluster".into()))?;
+    if !quorum::config_is_quorate(&config, &state.liveness.online(state.node.as_str())) {
+        return Err(ClusterError::NoQuorum);
+    }
+    let ours = env!("CARGO_PKG_VERSION");
+    if major_minor(&who.version) != major_minor(ours) {
+        return Err(ClusterError::Refused(format!("version mismatch: the joining node runs corral {}, the cluster runs {ours}", who.version)));
+    }
+    if config.node(&who.name).is_some() {
+        return Err(ClusterError::Refused(format!("can't add existing node '{}'", who.name)));
+    }
+    if config.nodes.len() >= MAX_NODES {
+        return Err(ClusterError::Refused(format!("the cluster already has {MAX_NODES} nodes, the most corral supports")));
+    }
+    let nodeid = match who.nodeid {
+        Some(id) => {
+            if let Some(user) = config.nodes.iter().find(|n| n.nodeid == id) {
+                return Err(ClusterError::Refused(format!("node id {id} is already used by node '{}'", user.name)));
+            }
+            id
+        }
+        None => (1..).find(|id| config.nodes.iter().all(|n| n.nodeid != *id)).unwrap_or(1),
+    };
+    for (n, link) in &who.links {
+        for other in &config.nodes {
+            if other.links.values().any(|l| l.address == link.address) {
+                return Err(ClusterError::Refused(format!("address '{}' already used on link ring{n}_addr by node '{}'", link.address, other.name)));
+            }
+        }
+    }
+    let cluster_links: std::collections::BTreeSet<u8> = config.nodes.iter().flat_map(|n| n.links.keys().copied()).collect();
+    for n in &cluster_links {
+        if !who.links.contains_key(n) {
+            return Err(ClusterError::Refused(format!("link{n} exists in cluster config but wasn't specified for new node")));
+        }
+    }
+    for n in who.links.keys() {
+        if !cluster_links.contains(n) {
+            return Err(ClusterError::Refused(format!("link{n} was specified for new node but doesn't exist in cluster config")));
+        }
+    }
+    Ok((config, nodeid))
+}
+
+/// Phase 2 on the peer: admit again (the cluster may have changed), add the member, record it.
+pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(), ClusterError> {
+    let (_, expected) = admit(state, &Candidate { nodeid: Some(nodeid), ..who.clone() }).await?;
+    debug_assert_eq!(expected, nodeid);
+    let addr = NodeAddr { name: who.name.clone(), api: who.api.clone(), fingerprint: who.fingerprint.clone() };
+    state.cluster.add_member(nodeid, addr).await?;
+    let mut config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("the cluster configuration vanished".into()))?;
+    config.nodes.push(ClusterNode {
+        name: who.name.clone(),
+        nodeid,
+        votes: who.votes,
+        links: who.links.clone(),
+        api: who.api.clone(),
+        fingerprint: who.fingerprint.clone(),
+    });
+    config.config_version += 1;
+    let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
+    state.cluster.write(Command { ops: vec![Op::Put { key: KEY_CONFIG.into(), value }] }).await?;
+    cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("adding node {} to cluster", who.name)).await;
+    Ok(())
+}
+
+/// What the admin gave `POST /cluster/config/join`.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// The peer: an address, optionally with `:port` (default 8006).
+    pub hostname: String,
+    pub password: String,
+    pub fingerprint: String,
+    pub nodeid: Option<u64>,
+    pub votes: u32,
+    pub links: BTreeMap<u8, LinkSpec>,
+}
+
+pub fn peer_url(hostname: &str) -> String {
+    let has_port = match hostname.rsplit_once(':') {
+        Some((host, port)) => port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']')),
+        None => false,
+    };
+    let bare_v6 = hostname.parse::<std::net::Ipv6Addr>().is_ok();
+    match (has_port, bare_v6) {
+        (true, _) => format!("https://{hostname}"),
+        (false, true) => format!("https://[{hostname}]:8006"),
+        (false, false) => format!("https://{hostname}:8006"),
+    }
+}
+
+/// Refusals the joiner can tell without asking anyone.
+pub async fn precheck(state: &AppState, req: &JoinRequest) -> Result<(), ClusterError> {
+    if let Some(existing) = ClusterConfig::load(&state.db).await? {
+        return Err(ClusterError::Refused(format!("this node is already part of cluster '{}'", existing.name)));
+    }
+    create::precheck(state, &create::CreateRequest { name: String::new(), nodeid: 1, votes: 1, links: req.links.clone() }).await
+}
+
+async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body["data"].clone());
+    }
+    let message = body["message"].as_str().map(|m| m.trim_end().to_string()).unwrap_or_else(|| status.to_string());
+    anyhow::bail!("{message}")
+}
+
+pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Result<()> {
+    precheck(&state, &req).await?;
+    let peer = peer_url(&req.hostname);
+    log.line(format!("Establishing API connection with host '{}'", req.hostname)).await;
+    let client = pinned_client(&req.fingerprint, Duration::from_secs(30))?;
+    let login = client
+        .post(format!("{peer}/api2/json/access/ticket"))
+        .form(&[("username", "root@pam"), ("password", req.password.as_str())])
+        .send()
+        .await
+        .map_err(|e| {
+            let text = format!("{e:?}");
+            if text.contains("not verified") {
+                anyhow::anyhow!("fingerprint '{}' not verified, abort!", req.fingerprint)
+            } else {
+                anyhow::anyhow!("cannot connect to {peer}: {e}")
+            }
+        })?;
+    let ticket = answer(login).await.map_err(|e| anyhow::anyhow!("login at the peer failed: {e}"))?;
+    let auth = format!("PVEAuthCookie={}", ticket["ticket"].as_str().unwrap_or_default());
+    let csrf = ticket["CSRFPreventionToken"].as_str().unwrap_or_default().to_string();
+    log.line("Login succeeded.").await;
+
+    let api_version = answer(client.get(format!("{peer}/api2/json/cluster/config/apiversion")).header("Cookie", &auth).send().await?).await?;
+    log.line(format!("check cluster join API version: peer has {api_version}")).await;
+
+    let link0 = req.links.get(&0).ok_or_else(|| anyhow::anyhow!("link0 is required"))?;
+    let me = Candidate {
+        name: state.node.to_string(),
+        nodeid: req.nodeid,
+        votes: req.votes,
+        links: req.links.clone(),
+        api: create::api_url(state.listen, link0),
+        fingerprint: state.fingerprint.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    log.line(format!("Request addition of this node ('{}') to the cluster", me.name)).await;
+    let mut form: Vec<(String, String)> = vec![
+        ("apiversion".into(), "1".into()),
+        ("votes".into(), me.votes.to_string()),
+        ("api".into(), me.api.clone()),
+        ("fingerprint".into(), me.fingerprint.clone()),
+        ("version".into(), me.version.clone()),
+    ];
+    if let Some(id) = me.nodeid {
+        form.push(("nodeid".into(), id.to_string()));
+    }
+    for (n, link) in &me.links {
+        form.push((format!("link{n}"), link.address.to_string()));
+    }
+    let admission = client
+        .post(format!("{peer}/api2/json/cluster/config/nodes/{}", me.name))
+        .header("Cookie", &auth)
+        .header("CSRFPreventionToken", &csrf)
+        .form(&form)
+        .send()
+        .await?;
+    let admission: Admission = serde_json::from_value(answer(admission).await.map_err(|e| anyhow::anyhow!("the peer refused: {e}"))?)?;
+    log.line(format!("The peer admits this node as node id {} of cluster '{}'", admission.nodeid, admission.clustername)).await;
+
+    if let Err(err) = enroll_remotely(&state, &req, &me, &admission, &log).await {
+        log.line("Join failed; dropping the partial cluster state on this node").await;
+        state.cluster.abandon().await;
+        return Err(err);
+    }
+    log.line(format!("Joined cluster '{}'. This node's web console and API sessions keep working.", admission.clustername)).await;
+    Ok(())
+}
+
+async fn enroll_remotely(state: &AppState, req: &JoinRequest, me: &Candidate, admission: &Admission, log: &TaskLog) -> anyhow::Result<()> {
+    // The authkey must be known before the leader's first message arrives, to check its MAC;
+    // the copy of the store that follows writes the same value.
+    sqlx::query("INSERT INTO config_kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(KEY_AUTHKEY)
+        .bind(Value::String(admission.corosync_authkey.clone()).to_string())
+        .execute(&state.db)
+        .await?;
+    state.cluster.start_member(admission.nodeid).await?;
+    log.line("Waiting for the cluster to copy its configuration store to this node").await;
+    let peer = NodeAddr { name: req.hostname.clone(), api: peer_url(&req.hostname), fingerprint: req.fingerprint.clone() };
+    node_call::<_, Result<(), String>>(&state.db, &peer, "join", &(me, admission.nodeid), JOIN_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+    loop {
+        if ClusterConfig::load(&state.db).await?.is_some_and(|c| c.node(&me.name).is_some()) {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the cluster configuration did not arrive within {JOIN_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    log.line("Configuration store received; taking the cluster's ticket keys").await;
+    adopt_auth_keys(state).await?;
+    let cert = tokio::fs::read_to_string(crate::pki::PkiPaths::new(&state.data_dir).node_cert).await?;
+    state.cluster.write(Command { ops: vec![Op::Put { key: node_cert_key(&me.name), value: Value::String(cert) }] }).await?;
+    Ok(())
+}
+
+/// Copy the cluster's ticket and CSRF keys into this node's `secrets` and use them from now on.
+pub async fn adopt_auth_keys(state: &AppState) -> anyhow::Result<()> {
+    let doc = corral_consensus::read(&state.db, KEY_AUTH_KEYS).await?.ok_or_else(|| anyhow::anyhow!("the cluster has no ticket keys"))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut tx = state.db.begin().await?;
+    for (name, value) in doc.as_object().into_iter().flatten() {
+        let bytes = b64.decode(value.as_str().unwrap_or_default())?;
+        sqlx::query("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    let mut keys = AuthKeys::load(&state.db).await?;
+    keys.previous = Some(Box::new(AuthKeys { previous: None, ..state.keys() }));
+    state.set_keys(keys);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_urls() {
+        assert_eq!(peer_url("10.0.0.1"), "https://10.0.0.1:8006");
+        assert_eq!(peer_url("10.0.0.1:9000"), "https://10.0.0.1:9000");
+        assert_eq!(peer_url("fd00::1"), "https://[fd00::1]:8006");
+        assert_eq!(peer_url("[fd00::1]:9000"), "https://[fd00::1]:9000");
+        assert_eq!(peer_url("pve1"), "https://pve1:8006");
+    }
+
+    #[test]
+    fn versions_compare_on_major_minor() {
+        assert_eq!(major_minor("0.1.7"), "0.1");
+        assert_ne!(major_minor("0.2.0"), major_minor("0.1.9"));
+    }
+}

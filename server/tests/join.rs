@@ -1,0 +1,143 @@
+//! Joining real daemons into one cluster through the API: success, forwarding through a
+//! follower, and the refusals that must leave both sides unchanged.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Node, Options, Ticket};
+
+async fn create(node: &Node, t: &Ticket, name: &str, link0: &str) {
+    let (status, body) = node.post(t, "/cluster/config", &[("clustername", name), ("link0", link0)]).await;
+    assert_eq!(status, 200, "{body}");
+    let (exit, log) = node.wait_task(t, body["data"].as_str().unwrap()).await;
+    assert_eq!(exit, "OK", "{log:?}");
+}
+
+/// Ask `joiner` to join `peer`'s cluster; the task's exit status and log.
+async fn join(joiner: &Node, t: &Ticket, peer: &Node, fingerprint: &str, password: &str, link0: &str) -> (String, Vec<String>) {
+    let hostname = peer.addr.to_string();
+    let form = [("hostname", hostname.as_str()), ("password", password), ("fingerprint", fingerprint), ("link0", link0)];
+    let (status, body) = joiner.post(t, "/cluster/config/join", &form).await;
+    assert_eq!(status, 200, "{body}");
+    joiner.wait_task(t, body["data"].as_str().unwrap()).await
+}
+
+/// Wait until `node` reports `want` nodes online and the given quorum state.
+async fn wait_status(node: &Node, t: &Ticket, online: usize, quorate: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = node.get(t, "/cluster/status").await;
+        let entries = body["data"].as_array().cloned().unwrap_or_default();
+        let up = entries.iter().filter(|e| e["type"] == "node" && e["online"] == 1).count();
+        let q = entries.iter().find(|e| e["type"] == "cluster").map(|c| c["quorate"].as_i64().unwrap_or(-1));
+        if up == online && q == Some(quorate) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{} never reached {online} online / quorate {quorate}: {body}", node.addr);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn names(body: &serde_json::Value) -> Vec<String> {
+    body["data"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn three_nodes_join_and_share_one_configuration() {
+    let n1 = Node::start_with(Options::named("n1", "127.0.1.1:0"));
+    let t1 = n1.login().await;
+    create(&n1, &t1, "demo", "127.0.1.1").await;
+
+    let n2 = Node::start_with(Options::named("n2", "127.0.1.2:0"));
+    let t2 = n2.login().await;
+    let (exit, log) = join(&n2, &t2, &n1, &n1.fingerprint, common::ROOT_PASSWORD, "127.0.1.2").await;
+    assert_eq!(exit, "OK", "{log:?}");
+    assert!(log.iter().any(|l| l.contains("admits this node as node id 2")), "{log:?}");
+
+    // n3 joins through n2, a follower: the membership change and the write go to the leader.
+    let n3 = Node::start_with(Options::named("n3", "127.0.1.3:0"));
+    let t3 = n3.login().await;
+    let (exit, log) = join(&n3, &t3, &n2, &n2.fingerprint, common::ROOT_PASSWORD, "127.0.1.3").await;
+    assert_eq!(exit, "OK", "{log:?}");
+
+    for node in [&n1, &n2, &n3] {
+        let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
+        assert_eq!(names(&body), ["n1", "n2", "n3"], "on {}", node.addr);
+        let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|n| n["nodeid"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        wait_status(node, &t1, 3, 1).await;
+    }
+    // A ticket from n1 is valid on n3 (the joiners took the cluster's keys).
+    let (status, body) = n3.get(&t1, "/cluster/status").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"][0]["version"], 3, "config version counts the two joins");
+    let (_, log) = n1.get(&t1, "/cluster/log").await;
+    let msgs: Vec<&str> = log["data"].as_array().unwrap().iter().map(|e| e["msg"].as_str().unwrap()).collect();
+    assert!(msgs.contains(&"adding node n2 to cluster"), "{msgs:?}");
+}
+
+#[tokio::test]
+async fn refused_joins_change_nothing_on_either_side() {
+    let n1 = Node::start_with(Options::named("r1", "127.0.2.1:0"));
+    let t1 = n1.login().await;
+    create(&n1, &t1, "refuse", "127.0.2.1").await;
+    let joiner = Node::start_with(Options::named("r2", "127.0.2.2:0"));
+    let tj = joiner.login().await;
+
+    let wrong_fp = n1.fingerprint.replace(&n1.fingerprint[..2], if &n1.fingerprint[..2] == "00" { "01" } else { "00" });
+    let (exit, log) = join(&joiner, &tj, &n1, &wrong_fp, common::ROOT_PASSWORD, "127.0.2.2").await;
+    assert!(exit.contains("not verified, abort!"), "{exit} {log:?}");
+
+    let (exit, _) = join(&joiner, &tj, &n1, &n1.fingerprint, "wrong-password", "127.0.2.2").await;
+    assert!(exit.contains("authentication failure"), "{exit}");
+
+    // A node named like an existing member.
+    let twin = Node::start_with(Options::named("r1", "127.0.2.3:0"));
+    let tt = twin.login().await;
+    let (exit, _) = join(&twin, &tt, &n1, &n1.fingerprint, common::ROOT_PASSWORD, "127.0.2.3").await;
+    assert!(exit.contains("can't add existing node 'r1'"), "{exit}");
+
+    // Nothing changed: the cluster still has one node, the joiner is still standalone.
+    let (_, body) = n1.get(&t1, "/cluster/config/nodes").await;
+    assert_eq!(names(&body), ["r1"]);
+    let (_, body) = joiner.get(&tj, "/cluster/status").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(body["data"][0]["type"], "node");
+
+    // After the refusals the same joiner can still join for real.
+    let (exit, log) = join(&joiner, &tj, &n1, &n1.fingerprint, common::ROOT_PASSWORD, "127.0.2.2").await;
+    assert_eq!(exit, "OK", "{log:?}");
+
+    // A member cannot join again, and a bad fingerprint is a parameter error.
+    let form = [("hostname", "127.0.2.1"), ("password", "x"), ("fingerprint", n1.fingerprint.as_str())];
+    let (status, body) = joiner.post(&tj, "/cluster/config/join", &form).await;
+    assert_eq!(status, 500);
+    assert!(body["message"].as_str().unwrap().contains("already part of cluster 'refuse'"));
+    let (status, body) = twin.post(&tt, "/cluster/config/join", &[("hostname", "127.0.2.1"), ("password", "x"), ("fingerprint", "AB:CD")]).await;
+    assert_eq!(status, 400);
+    assert!(body["errors"]["fingerprint"].is_string());
+}
+
+#[tokio::test]
+async fn a_peer_without_quorum_refuses_joiners() {
+    let n1 = Node::start_with(Options::named("q1", "127.0.3.1:0"));
+    let t1 = n1.login().await;
+    create(&n1, &t1, "quorum", "127.0.3.1").await;
+    let mut n2 = Node::start_with(Options::named("q2", "127.0.3.2:0"));
+    let t2 = n2.login().await;
+    let (exit, log) = join(&n2, &t2, &n1, &n1.fingerprint, common::ROOT_PASSWORD, "127.0.3.2").await;
+    assert_eq!(exit, "OK", "{log:?}");
+    wait_status(&n1, &t1, 2, 1).await;
+
+    n2.child.kill().unwrap();
+    n2.child.wait().unwrap();
+    wait_status(&n1, &t1, 1, 0).await;
+
+    let n3 = Node::start_with(Options::named("q3", "127.0.3.3:0"));
+    let t3 = n3.login().await;
+    let (exit, _) = join(&n3, &t3, &n1, &n1.fingerprint, common::ROOT_PASSWORD, "127.0.3.3").await;
+    assert!(exit.contains("cluster not ready - no quorum?"), "{exit}");
+    let (_, body) = n3.get(&t3, "/cluster/status").await;
+    assert_eq!(body["data"][0]["type"], "node", "the refused joiner stays standalone");
+}
