@@ -5,7 +5,10 @@ import { defineConfig } from '@playwright/test';
 // changes the node for good).
 const consolePort = process.env.CORRAL_E2E_PORT ?? '18006';
 const clusterPort = process.env.CORRAL_E2E_CLUSTER_PORT ?? '18007';
-const url = (port: string) => `https://127.0.0.1:${port}`;
+const joinerPort = process.env.CORRAL_E2E_JOINER_PORT ?? '18008';
+const url = (port: string, ip = '127.0.0.1') => `https://${ip}:${port}`;
+/** The node that joins the cluster node's cluster through its GUI. */
+export const joinerURL = url(joinerPort, '127.0.0.2');
 
 export default defineConfig({
   testDir: './tests',
@@ -27,9 +30,13 @@ export default defineConfig({
     { name: 'console', testMatch: /console\.spec\.ts/, use: { baseURL: url(consolePort) } },
     { name: 'cluster', testMatch: /cluster\.spec\.ts/, use: { baseURL: url(clusterPort) } },
   ],
-  webServer: [consolePort, clusterPort].map((port) => ({
-    command: `./start-node.sh ${port}`,
-    url: `${url(port)}/login`,
+  webServer: [
+    [consolePort, 'e2enode', '127.0.0.1'],
+    [clusterPort, 'e2enode', '127.0.0.1'],
+    [joinerPort, 'e2ejoiner', '127.0.0.2'],
+  ].map(([port, name, ip]) => ({
+    command: `./start-node.sh ${port} ${name} ${ip}`,
+    url: `${url(port, ip)}/login`,
     ignoreHTTPSErrors: true,
     reuseExistingServer: false,
     timeout: 120_000,

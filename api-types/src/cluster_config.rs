@@ -29,6 +29,9 @@ pub struct JoinNode {
     pub quorum_votes: String,
     pub pve_addr: String,
     pub pve_fp: String,
+    /// Where the node's API answers (`https://ip:port`), a corral extension.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
     #[serde(flatten)]
     pub rings: BTreeMap<String, String>,
 }
@@ -63,8 +66,15 @@ impl EncodedJoinInfo {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("ring").and_then(|r| r.strip_suffix("_addr")).map(|n| (n.to_string(), v.clone())))
             .collect();
+        // PVE's joiner always talks to port 8006; a node on another port says so in the address.
+        let port = node.api.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).filter(|p| *p != 8006);
+        let ip_address = match port {
+            Some(port) if node.pve_addr.contains(':') => format!("[{}]:{port}", node.pve_addr),
+            Some(port) => format!("{}:{port}", node.pve_addr),
+            None => node.pve_addr.clone(),
+        };
         Some(Self {
-            ip_address: node.pve_addr.clone(),
+            ip_address,
             fingerprint: node.pve_fp.clone(),
             ring_addr: peer_links.values().cloned().collect(),
             peer_links,
@@ -134,6 +144,7 @@ mod tests {
                 quorum_votes: "1".into(),
                 pve_addr: "10.0.0.1".into(),
                 pve_fp: "AA:BB".into(),
+                api: "https://10.0.0.1:8006".into(),
                 rings: BTreeMap::from([("ring0_addr".to_string(), "10.0.0.1".to_string())]),
             }],
             preferred_node: "pve1".into(),
@@ -148,5 +159,8 @@ mod tests {
         let text = enc.encode();
         assert_eq!(EncodedJoinInfo::decode(&format!(" {text}\n")), Some(enc));
         assert_eq!(EncodedJoinInfo::decode("not base64!"), None);
+        let mut other_port = info.clone();
+        other_port.nodelist[0].api = "https://10.0.0.1:9006".into();
+        assert_eq!(EncodedJoinInfo::from_join_info(&other_port).unwrap().ip_address, "10.0.0.1:9006");
     }
 }

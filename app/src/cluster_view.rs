@@ -14,6 +14,7 @@ enum Dialog {
     None,
     Create,
     JoinInfo,
+    Join,
 }
 
 #[component]
@@ -44,7 +45,7 @@ pub fn ClusterPanel() -> impl IntoView {
                         <div class="toolbar">
                             <button disabled=clustered on:click=move |_| dialog.set(Dialog::Create)>"Create Cluster"</button>
                             <button disabled=!clustered on:click=move |_| dialog.set(Dialog::JoinInfo)>"Join Information"</button>
-                            <button disabled=true title="Joining arrives with node-to-node transport">"Join Cluster"</button>
+                            <button disabled=clustered on:click=move |_| dialog.set(Dialog::Join)>"Join Cluster"</button>
                         </div>
                         <p class="cluster-info" data-testid="cluster-info">{line}</p>
                     }
@@ -81,6 +82,12 @@ pub fn ClusterPanel() -> impl IntoView {
                 />
             }.into_any(),
             Dialog::JoinInfo => view! { <JoinInformationWindow join on_close=move || dialog.set(Dialog::None)/> }.into_any(),
+            Dialog::Join => view! {
+                <JoinClusterDialog
+                    on_started=move |upid: String| { dialog.set(Dialog::None); task.set(Some(upid)); }
+                    on_cancel=move || dialog.set(Dialog::None)
+                />
+            }.into_any(),
         }}
         {move || task.get().map(|upid| view! {
             <TaskViewer
@@ -111,6 +118,7 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
     let link0 = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let addresses = Resource::new(|| (), |_| api_client::get::<Vec<NetworkInterface>>("/nodes/localhost/network".into()));
+    let status = Resource::new(|| (), |_| api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into()));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -137,21 +145,20 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
                     <input name="clustername" maxlength="15" required=true prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
                 </label>
                 <label>"Cluster Network: Link 0"
-                    <Transition fallback=|| view! { <select disabled=true></select> }>
+                    <Transition fallback=|| view! { <input disabled=true/> }>
                         {move || Suspend::new(async move {
                             let choices = link_choices(&addresses.await.unwrap_or_default());
+                            let own = own_address(&status.await.unwrap_or_default());
                             if link0.get_untracked().is_empty() {
-                                if let Some(first) = choices.first() {
-                                    link0.set(first.clone());
+                                if let Some(first) = own.or_else(|| choices.first().cloned()) {
+                                    link0.set(first);
                                 }
                             }
                             view! {
-                                <select name="link0" on:change=move |ev| link0.set(event_target_value(&ev))>
-                                    {choices.into_iter().map(|a| {
-                                        let selected = a == link0.get_untracked();
-                                        view! { <option value=a.clone() selected=selected>{a.clone()}</option> }
-                                    }).collect_view()}
-                                </select>
+                                <input name="link0" list="create-link-choices" prop:value=link0 on:input=move |ev| link0.set(event_target_value(&ev))/>
+                                <datalist id="create-link-choices">
+                                    {choices.into_iter().map(|a| view! { <option value=a/> }).collect_view()}
+                                </datalist>
                             }
                         })}
                     </Transition>
@@ -161,6 +168,93 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
                 <div class="buttons">
                     <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
                     <button type="submit" class="primary">"Create"</button>
+                </div>
+            </form>
+        </div>
+    }
+}
+
+/// This node's own address as the cluster status reports it (the default link address).
+fn own_address(entries: &[corral_api_types::cluster::ClusterStatusEntry]) -> Option<String> {
+    entries.iter().find_map(|e| match e {
+        corral_api_types::cluster::ClusterStatusEntry::Node { local: true, ip, .. } => ip.clone(),
+        _ => None,
+    })
+}
+
+#[component]
+fn JoinClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)] on_cancel: Callback<()>) -> impl IntoView {
+    let pasted = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let link0 = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let decoded = Memo::new(move |_| EncodedJoinInfo::decode(&pasted.get()));
+    let addresses = Resource::new(|| (), |_| api_client::get::<Vec<NetworkInterface>>("/nodes/localhost/network".into()));
+    let status = Resource::new(|| (), |_| api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into()));
+    let cluster_name = move || decoded.get().and_then(|d| d.totem["cluster_name"].as_str().map(str::to_owned));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let Some(info) = decoded.get_untracked() else {
+            error.set(Some("Does not seem like a valid encoded Cluster Information!".into()));
+            return;
+        };
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            let (pw, l0) = (password.get_untracked(), link0.get_untracked());
+            let mut form = vec![("hostname", info.ip_address.as_str()), ("fingerprint", info.fingerprint.as_str()), ("password", pw.as_str())];
+            if !l0.is_empty() {
+                form.push(("link0", l0.as_str()));
+            }
+            match api_client::send::<String>("POST", "/cluster/config/join", &form, &[]).await {
+                Ok(upid) => on_started.run(upid),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (info, on_started);
+    };
+    view! {
+        <div class="modal-backdrop">
+            <form class="modal" role="dialog" aria-label="Cluster Join" on:submit=submit>
+                <h2>"Cluster Join"</h2>
+                <label>"Information"
+                    <textarea name="information" rows="5" placeholder="Paste encoded Cluster Information here"
+                        prop:value=pasted on:input=move |ev| pasted.set(event_target_value(&ev))></textarea>
+                </label>
+                {move || (!pasted.get().trim().is_empty() && decoded.get().is_none())
+                    .then(|| view! { <p class="error">"Does not seem like a valid encoded Cluster Information!"</p> })}
+                <label>"Peer Address"<input readonly=true name="hostname" prop:value=move || decoded.get().map(|d| d.ip_address).unwrap_or_default()/></label>
+                <label>"Password"
+                    <input type="password" name="password" autocomplete="off" placeholder="Peer's root password"
+                        prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/>
+                </label>
+                <label>"Fingerprint"<input readonly=true name="fingerprint" prop:value=move || decoded.get().map(|d| d.fingerprint).unwrap_or_default()/></label>
+                <label>{move || format!("Link 0 (peer's link address: {})", decoded.get().and_then(|d| d.peer_links.get("0").cloned()).unwrap_or_default())}
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let choices = link_choices(&addresses.await.unwrap_or_default());
+                            let own = own_address(&status.await.unwrap_or_default());
+                            if link0.get_untracked().is_empty() {
+                                if let Some(first) = own.or_else(|| choices.first().cloned()) {
+                                    link0.set(first);
+                                }
+                            }
+                            view! {
+                                <input name="link0" list="link-choices" prop:value=link0 on:input=move |ev| link0.set(event_target_value(&ev))/>
+                                <datalist id="link-choices">
+                                    {choices.into_iter().map(|a| view! { <option value=a/> }).collect_view()}
+                                </datalist>
+                            }
+                        })}
+                    </Transition>
+                </label>
+                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                <div class="buttons">
+                    <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                    <button type="submit" class="primary" disabled=move || decoded.get().is_none()>
+                        {move || cluster_name().map(|n| format!("Join '{n}'")).unwrap_or_else(|| "Join".into())}
+                    </button>
                 </div>
             </form>
         </div>

@@ -1,5 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { login } from './helpers';
+import { joinerURL } from '../playwright.config';
 
 test('create a cluster from the Cluster panel, follow the task, copy the join information', async ({ page }) => {
   await page.goto('/datacenter/cluster');
@@ -11,7 +12,7 @@ test('create a cluster from the Cluster panel, follow the task, copy the join in
   await page.getByRole('button', { name: 'Create Cluster' }).click();
   const dialog = page.getByRole('dialog', { name: 'Create Cluster' });
   await dialog.getByLabel('Cluster Name').fill('e2e');
-  await expect(dialog.locator('select[name=link0] option').first()).not.toHaveText('');
+  await expect(dialog.locator('input[name=link0]')).toHaveValue('127.0.0.1');
   await dialog.getByRole('button', { name: 'Create' }).click();
 
   const viewer = page.getByRole('dialog', { name: 'Task viewer' });
@@ -32,10 +33,56 @@ test('create a cluster from the Cluster panel, follow the task, copy the join in
   const decoded = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'));
   expect(decoded.totem.cluster_name).toBe('e2e');
   expect(decoded.fingerprint).toBe(nodes.data[0].ssl_fingerprint);
-  expect(decoded.peerLinks['0']).toBe(decoded.ipAddress);
+  expect(decoded.peerLinks['0']).toBe('127.0.0.1');
+  expect(decoded.ipAddress).toBe(new URL(page.url()).host);
   await page.screenshot({ path: 'test-results/cluster-join-information.png' });
 
   // The task also shows in the bottom panel.
   await info.getByRole('button', { name: 'Close' }).click();
   await expect(page.locator('.logpanel')).toContainText('clustercreate e2e');
+});
+
+test('join a second node by pasting the join information; its session keeps working', async ({ page, browser }) => {
+  // The join information, as an admin copies it from the cluster node's Join Information window.
+  await page.goto('/datacenter/cluster');
+  await login(page);
+  await page.getByRole('button', { name: 'Join Information' }).click();
+  const encoded = await page.getByRole('dialog', { name: 'Cluster Join Information' }).getByTestId('join-information').inputValue();
+
+  const joinerContext = await browser.newContext({ ignoreHTTPSErrors: true, baseURL: joinerURL });
+  const joiner = await joinerContext.newPage();
+  await joiner.goto('/datacenter/cluster');
+  await login(joiner);
+  await expect(joiner.getByTestId('cluster-info')).toHaveText('Standalone node - no cluster defined');
+  await joiner.getByRole('button', { name: 'Join Cluster' }).click();
+  const dialog = joiner.getByRole('dialog', { name: 'Cluster Join' });
+  await dialog.getByLabel('Information').fill('not join information');
+  await expect(dialog.getByText('Does not seem like a valid encoded Cluster Information!')).toBeVisible();
+  await dialog.getByLabel('Information').fill(encoded);
+  const decoded = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'));
+  await expect(dialog.getByLabel('Peer Address')).toHaveValue(decoded.ipAddress);
+  await expect(dialog.getByLabel('Fingerprint')).toHaveValue(decoded.fingerprint);
+  await expect(dialog.locator('input[name=link0]')).toHaveValue('127.0.0.2');
+  await dialog.getByLabel('Password').fill('e2e-root-pw');
+  await dialog.getByRole('button', { name: "Join 'e2e'" }).click();
+
+  const viewer = joiner.getByRole('dialog', { name: 'Task viewer' });
+  await expect(viewer.getByTestId('task-status')).toHaveText('stopped: OK', { timeout: 60_000 });
+  await expect(viewer.getByTestId('task-log')).toContainText('Joined cluster');
+  await viewer.getByRole('button', { name: 'Close' }).click();
+
+  // No reload: the panel, the node list and the tree follow, and the session still works.
+  await expect(joiner.getByTestId('cluster-info')).toContainText('Cluster Name: e2e');
+  await expect(joiner.getByTestId('cluster-nodes')).toContainText('e2ejoiner');
+  await expect(joiner.getByTestId('tree-node-e2enode')).toBeVisible({ timeout: 20_000 });
+  await expect(joiner.getByTestId('tree-node-e2ejoiner')).toBeVisible();
+  await expect(joiner.getByTestId('tree-datacenter')).toHaveText('Datacenter (e2e)');
+  await joiner.getByRole('link', { name: 'Summary' }).click();
+  await expect(joiner.getByTestId('dc-nodes-online')).toHaveText('2', { timeout: 20_000 });
+  await joiner.screenshot({ path: 'test-results/joined-node.png' });
+
+  // And the cluster node sees the joiner without a reload either.
+  await page.getByRole('dialog', { name: 'Cluster Join Information' }).getByRole('button', { name: 'Close' }).click();
+  await expect(page.getByTestId('tree-node-e2ejoiner')).toBeVisible({ timeout: 20_000 });
+  await joinerContext.close();
 });

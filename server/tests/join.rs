@@ -68,6 +68,13 @@ async fn three_nodes_join_and_share_one_configuration() {
         assert_eq!(ids, ["1", "2", "3"]);
         wait_status(node, &t1, 3, 1).await;
     }
+    let (_, body) = n2.get(&t1, "/cluster/resources?type=node").await;
+    let states: Vec<(&str, &str)> = body["data"].as_array().unwrap().iter().map(|r| (r["node"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();
+    assert_eq!(states, [("n1", "online"), ("n2", "online"), ("n3", "online")]);
+    let (_, body) = n3.get(&t1, "/cluster/config/join").await;
+    let info: corral_api_types::cluster_config::JoinInfo = serde_json::from_value(body["data"].clone()).unwrap();
+    let encoded = corral_api_types::cluster_config::EncodedJoinInfo::from_join_info(&info).unwrap();
+    assert_eq!(encoded.ip_address, n3.addr.to_string(), "join information names the node's API port");
     // A ticket from n1 is valid on n3 (the joiners took the cluster's keys).
     let (status, body) = n3.get(&t1, "/cluster/status").await;
     assert_eq!(status, 200);

@@ -104,8 +104,9 @@ impl ClusterConfig {
                     name: n.name.clone(),
                     nodeid: n.nodeid.to_string(),
                     quorum_votes: n.votes.to_string(),
-                    pve_addr: n.links.get(&0).map(|l| l.address.to_string()).unwrap_or_default(),
+                    pve_addr: api_host(&n.api).unwrap_or_else(|| n.links.get(&0).map(|l| l.address.to_string()).unwrap_or_default()),
                     pve_fp: n.fingerprint.clone(),
+                    api: n.api.clone(),
                     rings: Self::rings(n),
                 })
                 .collect(),
@@ -114,6 +115,13 @@ impl ClusterConfig {
             config_digest: self.digest(),
         }
     }
+}
+
+/// The address part of `https://<ip>:<port>` (without brackets for IPv6).
+pub fn api_host(api: &str) -> Option<String> {
+    let rest = api.strip_prefix("https://")?;
+    let (host, _port) = rest.rsplit_once(':')?;
+    Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
 }
 
 #[cfg(test)]
@@ -143,5 +151,6 @@ mod tests {
         let join = cfg.join_info("n1");
         assert_eq!(join.nodelist[0].pve_addr, "10.0.0.1");
         assert_eq!(cfg.expected_votes(), 1);
+        assert_eq!(api_host("https://[fd00::1]:8006").as_deref(), Some("fd00::1"));
     }
 }

@@ -61,7 +61,7 @@ impl Node {
         cmd.args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--listen", opts.listen, "--node-name", opts.node_name, "--auth-fail-delay-ms", "20", "--stats-interval", "1"])
-            .env("CORRAL_LOG", std::env::var("CORRAL_TEST_LOG").unwrap_or_else(|_| "warn,openraft=error".into()))
+            .env("CORRAL_LOG", std::env::var("CORRAL_TEST_LOG").unwrap_or_else(|_| "warn,openraft=off".into()))
             .arg("--site-root")
             .arg(dir.join("no-site"))
             .env_remove("CORRAL_ROOT_PASSWORD")

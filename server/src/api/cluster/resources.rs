@@ -23,6 +23,9 @@ pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, p
     let query: Query = params.check(SCHEMA)?;
     let mut out = Vec::new();
     let wants_nodes = query.kind.as_deref().is_none_or(|k| k == "node");
+    if wants_nodes {
+        out.extend(remote_nodes(&auth, &state).await?);
+    }
     if wants_nodes && auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node)).is_ok() {
         let s = state.stats.status();
         out.push(ClusterResource {
@@ -40,5 +43,33 @@ pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, p
             level: Some(String::new()),
         });
     }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(crate::api::data(out))
+}
+
+/// The other members of the cluster: online or offline as liveness sees them. Their load figures
+/// arrive with gossip; until then only the state is known.
+async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<ClusterResource>> {
+    let Some(config) = crate::cluster::ClusterConfig::load(&state.db).await? else { return Ok(Vec::new()) };
+    let online = state.liveness.online(state.node.as_str());
+    Ok(config
+        .nodes
+        .iter()
+        .filter(|n| n.name != state.node.as_str())
+        .filter(|n| auth.require(Privilege::SysAudit, &format!("/nodes/{}", n.name)).is_ok())
+        .map(|n| ClusterResource {
+            id: format!("node/{}", n.name),
+            kind: "node".into(),
+            node: Some(n.name.clone()),
+            status: if online.contains(&n.name) { "online" } else { "offline" }.into(),
+            cpu: None,
+            maxcpu: None,
+            mem: None,
+            maxmem: None,
+            disk: None,
+            maxdisk: None,
+            uptime: None,
+            level: Some(String::new()),
+        })
+        .collect())
 }
