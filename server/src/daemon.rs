@@ -167,7 +167,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(2)));
-    let api_router = Router::new().nest("/api2/json", api::router()).with_state(state.clone());
+    let api_router = Router::new().nest("/api2/json", api::router(&state)).with_state(state.clone());
     let console_router = console::router(&state, api_router.clone().layer(sessions.clone())).with_state(state.clone());
     let app = api_router
         .merge(console_router)

@@ -79,6 +79,18 @@ async fn three_nodes_join_and_share_one_configuration() {
     let (status, body) = n3.get(&t1, "/cluster/status").await;
     assert_eq!(status, 200);
     assert_eq!(body["data"][0]["version"], 3, "config version counts the two joins");
+    // One API for all nodes: n1 answers for n3 by forwarding (n3's own task list proves it).
+    let (status, body) = n1.get(&t1, "/nodes/n3/tasks").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["type"], "clusterjoin");
+    assert_eq!(body["data"][0]["node"], "n3");
+    let (status, body) = n1.get(&t1, "/nodes/n3/rrddata").await;
+    assert_eq!(status, 400, "errors come back as they are");
+    assert!(body["errors"]["timeframe"].is_string());
+    let (status, _) = n2.get(&t1, "/nodes/nowhere/status").await;
+    assert_eq!(status, 400);
+    let loop_line = n1.status_line("GET", "/nodes/n2/status", &[("Cookie", &t1.cookie()), ("PVEDisableProxy", "1")], "").await;
+    assert_eq!(loop_line, "HTTP/1.1 500 proxy loop detected");
     let (_, log) = n1.get(&t1, "/cluster/log").await;
     let msgs: Vec<&str> = log["data"].as_array().unwrap().iter().map(|e| e["msg"].as_str().unwrap()).collect();
     assert!(msgs.contains(&"adding node n2 to cluster"), "{msgs:?}");

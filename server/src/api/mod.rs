@@ -39,13 +39,13 @@ async fn not_implemented(OriginalUri(uri): OriginalUri, req: Request) -> ApiErro
     ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("Method '{} {}' not implemented", req.method(), uri.path()))
 }
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/version", get(version::get_version))
         .route("/events", get(events::stream))
         .nest("/access", access::router())
-        .nest("/nodes", nodes::router())
+        .nest("/nodes", nodes::router(state))
         .nest("/cluster", cluster::router())
         .fallback(not_implemented)
 }

@@ -1,6 +1,7 @@
 //! `/nodes` and `/nodes/{node}/…`. `{node}` is this node's name or the alias `localhost`;
 //! forwarding to other nodes arrives with clustering.
 
+pub mod forward;
 pub mod network;
 pub mod rrddata;
 pub mod status;
@@ -53,7 +54,7 @@ async fn index(_auth: Authenticated, State(state): State<AppState>, Path(node): 
     Ok(super::listing("name", &["status", "network", "rrddata", "tasks"]))
 }
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(list))
         .route("/{node}", get(index))
@@ -64,4 +65,5 @@ pub fn router() -> Router<AppState> {
         .route("/{node}/tasks/{upid}", get(tasks::task_index).delete(tasks::stop_task))
         .route("/{node}/tasks/{upid}/status", get(tasks::task_status))
         .route("/{node}/tasks/{upid}/log", get(tasks::task_log))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), forward::forward))
 }
