@@ -135,8 +135,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .build();
     let tasks = Arc::new(TaskRunner::new(config.node.clone(), &config.data_dir, db.clone(), events.clone()).await?);
-    let cluster = ClusterHandle::open(db.clone()).await.context("starting the cluster store")?;
     let liveness = Arc::new(crate::cluster::liveness::Liveness::default());
+    let cluster = ClusterHandle::open(db.clone(), liveness.clone()).await.context("starting the cluster store")?;
     tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string()));
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     listener.set_nonblocking(true)?;

@@ -67,6 +67,20 @@ pub fn pinned_client(fingerprint: &str, timeout: Duration) -> anyhow::Result<req
     Ok(reqwest::Client::builder().use_preconfigured_tls(tls).timeout(timeout).build()?)
 }
 
+/// A pinned client per fingerprint, kept so node-to-node calls reuse their connections instead
+/// of a TLS handshake per Raft message.
+pub fn shared_pinned_client(fingerprint: &str) -> anyhow::Result<reqwest::Client> {
+    static CLIENTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>> = std::sync::OnceLock::new();
+    let mut clients = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(client) = clients.get(fingerprint) {
+        return Ok(client.clone());
+    }
+    // Per-request timeouts are set by the caller; this bounds only a hung connect.
+    let client = pinned_client(fingerprint, Duration::from_secs(600))?;
+    clients.insert(fingerprint.to_string(), client.clone());
+    Ok(client)
+}
+
 /// The header node-to-node calls carry: `<unix time>:<base64 HMAC(key, "<time>:<path>:" + body)>`.
 pub const NODE_AUTH_HEADER: &str = "X-Corral-Node-Auth";
 /// How old a node-to-node call may be (clock skew plus transit).

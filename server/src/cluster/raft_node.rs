@@ -21,6 +21,7 @@ pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct ClusterHandle {
     db: SqlitePool,
+    liveness: Arc<super::liveness::Liveness>,
     raft: RwLock<Option<(NodeId, Raft)>>,
 }
 
@@ -42,8 +43,8 @@ fn raft_config() -> anyhow::Result<Arc<openraft::Config>> {
 
 impl ClusterHandle {
     /// Open the handle; a node that was in a cluster starts its Raft again.
-    pub async fn open(db: SqlitePool) -> anyhow::Result<Arc<Self>> {
-        let handle = Arc::new(Self { db: db.clone(), raft: RwLock::new(None) });
+    pub async fn open(db: SqlitePool, liveness: Arc<super::liveness::Liveness>) -> anyhow::Result<Arc<Self>> {
+        let handle = Arc::new(Self { db: db.clone(), liveness, raft: RwLock::new(None) });
         if let Some(id) = local_node_id(&db).await? {
             handle.start(id).await?;
         }
@@ -51,7 +52,7 @@ impl ClusterHandle {
     }
 
     async fn start(&self, id: NodeId) -> anyhow::Result<Raft> {
-        let network = PeerNetwork { db: self.db.clone() };
+        let network = PeerNetwork { db: self.db.clone(), liveness: self.liveness.clone() };
         let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
         Ok(raft)

@@ -48,7 +48,14 @@ fn answer<T: serde::Serialize>(value: T) -> Json<Value> {
 }
 
 async fn append(State(state): State<AppState>, NodeCall(req): NodeCall<AppendEntriesRequest<TypeConfig>>) -> Result<Json<Value>, ApiError> {
-    Ok(answer(raft(&state).await?.append_entries(req).await))
+    let raft = raft(&state).await?;
+    // The leader's heartbeats prove it alive to its followers.
+    if let Some(leader) = req.vote.leader_id().voted_for() {
+        if let Some(node) = raft.metrics().borrow().membership_config.membership().get_node(&leader) {
+            state.liveness.saw(&node.name);
+        }
+    }
+    Ok(answer(raft.append_entries(req).await))
 }
 
 async fn vote(State(state): State<AppState>, NodeCall(req): NodeCall<VoteRequest<u64>>) -> Result<Json<Value>, ApiError> {
