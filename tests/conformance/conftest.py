@@ -22,20 +22,22 @@ def corral_binary():
 
 
 class Node:
-    def __init__(self, host, port, data_dir):
+    def __init__(self, host, port, data_dir, proc, name, fingerprint):
         self.host = host
         self.port = port
         self.data_dir = data_dir
+        self.proc = proc
+        self.name = name
+        self.fingerprint = fingerprint
         self.ca = os.path.join(data_dir, "pki", "ca.pem")
 
 
-@pytest.fixture(scope="session")
-def node():
-    tmp = tempfile.mkdtemp(prefix="corral-conformance.")
-    data = os.path.join(tmp, "data")
-    env = dict(os.environ, CORRAL_ROOT_PASSWORD=ROOT_PASSWORD, CORRAL_LOG="warn")
+def start_node(tmp, name, ip="127.0.0.1"):
+    """Start a real daemon on `ip`, a free port and a fresh data dir under `tmp`."""
+    data = os.path.join(tmp, name)
+    env = dict(os.environ, CORRAL_ROOT_PASSWORD=ROOT_PASSWORD, CORRAL_LOG="warn,openraft=off")
     proc = subprocess.Popen(
-        [corral_binary(), "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--node-name", "conf1",
+        [corral_binary(), "serve", "--data-dir", data, "--listen", f"{ip}:0", "--node-name", name,
          "--auth-fail-delay-ms", "50"],
         stdout=subprocess.PIPE, text=True, env=env)
     lines = queue.Queue()
@@ -50,8 +52,30 @@ def node():
             pytest.fail("corral did not report listening within 60 s")
         if "listening on https://" in line:
             address = line.split("listening on https://")[1].split()[0]
+            fingerprint = line.split("fingerprint ")[1].strip().rstrip(")")
     host, port = address.rsplit(":", 1)
-    yield Node(host, int(port), data)
-    proc.terminate()
-    proc.wait(timeout=30)
+    return Node(host, int(port), data, proc, name, fingerprint)
+
+
+def stop(nodes, tmp):
+    for n in nodes:
+        if n.proc.poll() is None:
+            n.proc.terminate()
+            n.proc.wait(timeout=30)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def node():
+    tmp = tempfile.mkdtemp(prefix="corral-conformance.")
+    n = start_node(tmp, "conf1")
+    yield n
+    stop([n], tmp)
+
+
+@pytest.fixture(scope="module")
+def three_nodes():
+    tmp = tempfile.mkdtemp(prefix="corral-conformance-cluster.")
+    nodes = [start_node(tmp, f"pc{i}", f"127.0.6.{i}") for i in (1, 2, 3)]
+    yield nodes
+    stop(nodes, tmp)
