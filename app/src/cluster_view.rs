@@ -117,8 +117,6 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
     let name = RwSignal::new(String::new());
     let link0 = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let addresses = Resource::new(|| (), |_| api_client::get::<Vec<NetworkInterface>>("/nodes/localhost/network".into()));
-    let status = Resource::new(|| (), |_| api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into()));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -145,23 +143,7 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
                     <input name="clustername" maxlength="15" required=true prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
                 </label>
                 <label>"Cluster Network: Link 0"
-                    <Transition fallback=|| view! { <input disabled=true/> }>
-                        {move || Suspend::new(async move {
-                            let choices = link_choices(&addresses.await.unwrap_or_default());
-                            let own = own_address(&status.await.unwrap_or_default());
-                            if link0.get_untracked().is_empty() {
-                                if let Some(first) = own.or_else(|| choices.first().cloned()) {
-                                    link0.set(first);
-                                }
-                            }
-                            view! {
-                                <input name="link0" list="create-link-choices" prop:value=link0 on:input=move |ev| link0.set(event_target_value(&ev))/>
-                                <datalist id="create-link-choices">
-                                    {choices.into_iter().map(|a| view! { <option value=a/> }).collect_view()}
-                                </datalist>
-                            }
-                        })}
-                    </Transition>
+                    <LinkAddressInput value=link0 list_id="create-link-choices"/>
                 </label>
                 <p class="hint">"Multiple links are used as failover, lower numbers have higher priority."</p>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
@@ -171,6 +153,33 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
                 </div>
             </form>
         </div>
+    }
+}
+
+/// A link address field: editable, offering this node's addresses, defaulting to the address the
+/// node's API is reached at.
+#[component]
+fn LinkAddressInput(value: RwSignal<String>, list_id: &'static str) -> impl IntoView {
+    let addresses = Resource::new(|| (), |_| api_client::get::<Vec<NetworkInterface>>("/nodes/localhost/network".into()));
+    let status = Resource::new(|| (), |_| api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into()));
+    view! {
+        <Transition fallback=|| view! { <input disabled=true/> }>
+            {move || Suspend::new(async move {
+                let choices = link_choices(&addresses.await.unwrap_or_default());
+                let own = own_address(&status.await.unwrap_or_default());
+                if value.get_untracked().is_empty() {
+                    if let Some(first) = own.or_else(|| choices.first().cloned()) {
+                        value.set(first);
+                    }
+                }
+                view! {
+                    <input name="link0" list=list_id prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/>
+                    <datalist id=list_id>
+                        {choices.into_iter().map(|a| view! { <option value=a/> }).collect_view()}
+                    </datalist>
+                }
+            })}
+        </Transition>
     }
 }
 
@@ -189,8 +198,6 @@ fn JoinClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)] o
     let link0 = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let decoded = Memo::new(move |_| EncodedJoinInfo::decode(&pasted.get()));
-    let addresses = Resource::new(|| (), |_| api_client::get::<Vec<NetworkInterface>>("/nodes/localhost/network".into()));
-    let status = Resource::new(|| (), |_| api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into()));
     let cluster_name = move || decoded.get().and_then(|d| d.totem["cluster_name"].as_str().map(str::to_owned));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -231,23 +238,7 @@ fn JoinClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)] o
                 </label>
                 <label>"Fingerprint"<input readonly=true name="fingerprint" prop:value=move || decoded.get().map(|d| d.fingerprint).unwrap_or_default()/></label>
                 <label>{move || format!("Link 0 (peer's link address: {})", decoded.get().and_then(|d| d.peer_links.get("0").cloned()).unwrap_or_default())}
-                    <Transition fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let choices = link_choices(&addresses.await.unwrap_or_default());
-                            let own = own_address(&status.await.unwrap_or_default());
-                            if link0.get_untracked().is_empty() {
-                                if let Some(first) = own.or_else(|| choices.first().cloned()) {
-                                    link0.set(first);
-                                }
-                            }
-                            view! {
-                                <input name="link0" list="link-choices" prop:value=link0 on:input=move |ev| link0.set(event_target_value(&ev))/>
-                                <datalist id="link-choices">
-                                    {choices.into_iter().map(|a| view! { <option value=a/> }).collect_view()}
-                                </datalist>
-                            }
-                        })}
-                    </Transition>
+                    <LinkAddressInput value=link0 list_id="join-link-choices"/>
                 </label>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="buttons">

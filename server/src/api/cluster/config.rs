@@ -46,20 +46,20 @@ async fn totem(auth: Authenticated, State(state): State<AppState>) -> ApiResult<
     Ok(crate::api::data(ClusterConfig::load(&state.db).await?.map(|c| c.totem()).unwrap_or_else(|| serde_json::json!({}))))
 }
 
-const LINK: Kind = Kind::Str { max_len: 128 };
+const LINK_NAMES: [&str; 8] = ["link0", "link1", "link2", "link3", "link4", "link5", "link6", "link7"];
+
+/// `base` plus the optional `link0` … `link7` property strings (`[address=]IP[,priority=N]`).
+pub(super) fn with_links(base: &[Prop]) -> Vec<Prop> {
+    let mut schema = base.to_vec();
+    schema.extend(LINK_NAMES.iter().map(|name| optional(name, Kind::Str { max_len: 128 })));
+    schema
+}
+
 const CREATE_SCHEMA: &[Prop] = &[
     required("clustername", Kind::Str { max_len: 15 }),
     optional("nodeid", Kind::Int { min: 1, max: u32::MAX as i64 }),
     optional("votes", Kind::Int { min: 1, max: 255 }),
     optional("token-coefficient", Kind::Int { min: 0, max: i64::MAX }),
-    optional("link0", LINK),
-    optional("link1", LINK),
-    optional("link2", LINK),
-    optional("link3", LINK),
-    optional("link4", LINK),
-    optional("link5", LINK),
-    optional("link6", LINK),
-    optional("link7", LINK),
 ];
 
 #[derive(Deserialize)]
@@ -71,19 +71,18 @@ struct CreateParams {
     rest: BTreeMap<String, Value>,
 }
 
-/// `link0`…`link7` parsed; without `link0`, the listen address or the first non-loopback one.
-pub(super) fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<u8, LinkSpec>> {
+/// `link0`…`link7` as given, each parsed; one error per bad or repeated address.
+pub(super) fn parse_links(rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<u8, LinkSpec>> {
     let mut links = BTreeMap::new();
     let mut errors = BTreeMap::new();
-    for n in 0u8..8 {
-        let key = format!("link{n}");
-        if let Some(text) = rest.get(&key).and_then(Value::as_str) {
+    for (n, key) in LINK_NAMES.iter().enumerate() {
+        if let Some(text) = rest.get(*key).and_then(Value::as_str) {
             match LinkSpec::parse(text) {
                 Ok(link) => {
-                    links.insert(n, link);
+                    links.insert(n as u8, link);
                 }
                 Err(e) => {
-                    errors.insert(key, e.to_string());
+                    errors.insert(key.to_string(), e.to_string());
                 }
             }
         }
@@ -94,9 +93,16 @@ pub(super) fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResu
             errors.insert(format!("link{n}"), format!("duplicate link address '{}'", link.address));
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::params(errors));
+    if errors.is_empty() {
+        Ok(links)
+    } else {
+        Err(ApiError::params(errors))
     }
+}
+
+/// Links as given; without `link0`, the listen address or the first non-loopback one.
+pub(super) fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<u8, LinkSpec>> {
+    let mut links = parse_links(rest)?;
     if !links.contains_key(&0) {
         let fallback = if state.listen.ip().is_unspecified() {
             crate::host::network::addresses().into_iter().find(|a| a.up && !a.addr.is_loopback()).map(|a| a.addr)
@@ -110,7 +116,7 @@ pub(super) fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResu
 }
 
 async fn create_cluster(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
-    let p: CreateParams = params.check(CREATE_SCHEMA)?;
+    let p: CreateParams = params.check(&with_links(CREATE_SCHEMA))?;
     auth.require_root()?;
     create::check_name(&p.clustername).map_err(|why| ApiError::param("clustername", why))?;
     let req = CreateRequest { name: p.clustername.clone(), nodeid: p.nodeid.unwrap_or(1), votes: p.votes.unwrap_or(1), links: links(&state, &p.rest)? };

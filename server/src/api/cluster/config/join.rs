@@ -33,25 +33,14 @@ pub async fn get_join_info(auth: Authenticated, State(state): State<AppState>, p
     Ok(crate::api::data(config.join_info(&preferred)))
 }
 
-const JOIN_SCHEMA: &[Prop] = {
-    const LINK: Kind = Kind::Str { max_len: 128 };
-    &[
-        crate::api::params::required("hostname", Kind::Str { max_len: 256 }),
-        crate::api::params::required("password", Kind::Str { max_len: 128 }),
-        crate::api::params::required("fingerprint", Kind::Str { max_len: 95 }),
-        optional("nodeid", Kind::Int { min: 1, max: u32::MAX as i64 }),
-        optional("votes", Kind::Int { min: 0, max: 255 }),
-        optional("force", Kind::Bool),
-        optional("link0", LINK),
-        optional("link1", LINK),
-        optional("link2", LINK),
-        optional("link3", LINK),
-        optional("link4", LINK),
-        optional("link5", LINK),
-        optional("link6", LINK),
-        optional("link7", LINK),
-    ]
-};
+const JOIN_SCHEMA: &[Prop] = &[
+    crate::api::params::required("hostname", Kind::Str { max_len: 256 }),
+    crate::api::params::required("password", Kind::Str { max_len: 128 }),
+    crate::api::params::required("fingerprint", Kind::Str { max_len: 95 }),
+    optional("nodeid", Kind::Int { min: 1, max: u32::MAX as i64 }),
+    optional("votes", Kind::Int { min: 0, max: 255 }),
+    optional("force", Kind::Bool),
+];
 
 #[derive(Deserialize)]
 struct JoinParams {
@@ -73,7 +62,7 @@ fn is_fingerprint(text: &str) -> bool {
 /// `clusterjoin` task.
 pub async fn join_cluster(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
     use crate::cluster::join::{self, JoinRequest};
-    let p: JoinParams = params.check(JOIN_SCHEMA)?;
+    let p: JoinParams = params.check(&super::with_links(JOIN_SCHEMA))?;
     auth.require_root()?;
     if !is_fingerprint(&p.fingerprint) {
         return Err(ApiError::param("fingerprint", format!("value does not match the regex pattern: {}", p.fingerprint)));

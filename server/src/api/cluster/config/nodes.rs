@@ -22,21 +22,12 @@ pub async fn list_nodes(auth: Authenticated, State(state): State<AppState>, para
 /// `version`) so the cluster can reach and pin it.
 const ADD_SCHEMA: &[crate::api::params::Prop] = {
     use crate::api::params::{optional, required, Kind};
-    const LINK: Kind = Kind::Str { max_len: 128 };
     &[
         optional("nodeid", Kind::Int { min: 1, max: u32::MAX as i64 }),
         optional("votes", Kind::Int { min: 0, max: 255 }),
         optional("force", Kind::Bool),
         optional("new_node_ip", Kind::Str { max_len: 64 }),
         optional("apiversion", Kind::Int { min: 0, max: 1000 }),
-        optional("link0", LINK),
-        optional("link1", LINK),
-        optional("link2", LINK),
-        optional("link3", LINK),
-        optional("link4", LINK),
-        optional("link5", LINK),
-        optional("link6", LINK),
-        optional("link7", LINK),
         required("api", Kind::Str { max_len: 256 }),
         required("fingerprint", Kind::Str { max_len: 95 }),
         required("version", Kind::Str { max_len: 32 }),
@@ -64,26 +55,10 @@ pub async fn add_node(
 ) -> ApiResult<Json<Value>> {
     use crate::api::error::ApiError;
     use crate::cluster::join::{admit, Admission, Candidate};
-    let p: AddParams = params.check(ADD_SCHEMA)?;
+    let p: AddParams = params.check(&super::with_links(ADD_SCHEMA))?;
     auth.require_root()?;
     let name = corral_api_types::NodeName::parse(&node).map_err(|e| ApiError::param("node", e.to_string()))?;
-    let mut links = std::collections::BTreeMap::new();
-    let mut errors = std::collections::BTreeMap::new();
-    for n in 0u8..8 {
-        if let Some(text) = p.rest.get(&format!("link{n}")).and_then(Value::as_str) {
-            match corral_api_types::cluster_config::LinkSpec::parse(text) {
-                Ok(l) => {
-                    links.insert(n, l);
-                }
-                Err(e) => {
-                    errors.insert(format!("link{n}"), e.to_string());
-                }
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::params(errors));
-    }
+    let links = super::parse_links(&p.rest)?;
     let who = Candidate { name: name.to_string(), nodeid: p.nodeid, votes: p.votes.unwrap_or(1), links, api: p.api, fingerprint: p.fingerprint, version: p.version };
     let (config, nodeid) = admit(&state, &who).await?;
     let authkey = corral_consensus::read(&state.db, crate::cluster::config::KEY_AUTHKEY).await?.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
