@@ -160,3 +160,44 @@ async fn a_peer_without_quorum_refuses_joiners() {
     let (_, body) = n3.get(&t3, "/cluster/status").await;
     assert_eq!(body["data"][0]["type"], "node", "the refused joiner stays standalone");
 }
+
+#[tokio::test]
+async fn delnode_removes_a_powered_off_member_and_quorum_follows() {
+    let n1 = Node::start_with(Options::named("d1", "127.0.4.1:0"));
+    let t1 = n1.login().await;
+    create(&n1, &t1, "del", "127.0.4.1").await;
+    let n2 = Node::start_with(Options::named("d2", "127.0.4.2:0"));
+    let mut n3 = Node::start_with(Options::named("d3", "127.0.4.3:0"));
+    for (joiner, ip) in [(&n2, "127.0.4.2"), (&n3, "127.0.4.3")] {
+        let tj = joiner.login().await;
+        let (exit, log) = join(joiner, &tj, &n1, &n1.fingerprint, common::ROOT_PASSWORD, ip).await;
+        assert_eq!(exit, "OK", "{log:?}");
+    }
+    wait_status(&n1, &t1, 3, 1).await;
+
+    let (status, body) = json_delete(&n2, &t1, "/cluster/config/nodes/d2").await;
+    assert_eq!((status, body["message"].as_str()), (500, Some("Cannot delete myself from cluster!\n")));
+    let (status, _) = json_delete(&n2, &t1, "/cluster/config/nodes/nobody").await;
+    assert_eq!(status, 500);
+
+    n3.child.kill().unwrap();
+    n3.child.wait().unwrap();
+    // Removed through a follower, so the membership change is forwarded to the leader.
+    let out = common::corral().args(["cluster", "--data-dir"]).arg(&n2.dir).args(["delnode", "d3"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for node in [&n1, &n2] {
+        let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
+        assert_eq!(names(&body), ["d1", "d2"]);
+        wait_status(node, &t1, 2, 1).await;
+    }
+    let (_, body) = n1.get(&t1, "/cluster/status").await;
+    assert_eq!(body["data"][0]["nodes"], 2);
+    // The node that ran the removal logged it (the cluster log is not replicated yet).
+    let (_, log) = n2.get(&t1, "/cluster/log").await;
+    assert!(log["data"].as_array().unwrap().iter().any(|e| e["msg"] == "deleting node d3 from cluster"));
+}
+
+async fn json_delete(node: &Node, t: &Ticket, path: &str) -> (u16, serde_json::Value) {
+    let req = node.client().delete(node.api(path)).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf);
+    common::json(req.send().await.unwrap()).await
+}

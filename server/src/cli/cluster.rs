@@ -83,3 +83,11 @@ pub async fn join_info(data_dir: &Path) -> anyhow::Result<()> {
     println!("{}", encoded.encode());
     Ok(())
 }
+
+/// Remove a node from the cluster (like `pvecm delnode`); power it off first.
+pub async fn delnode(data_dir: &Path, name: &str) -> anyhow::Result<()> {
+    let api = LocalApi::connect(data_dir).await?;
+    api.delete(&format!("/cluster/config/nodes/{name}")).await?;
+    println!("node '{name}' removed from the cluster");
+    Ok(())
+}

@@ -71,6 +71,17 @@ impl LocalApi {
         Self::answer(response).await
     }
 
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .delete(format!("{}{path}", self.base))
+            .header("Cookie", format!("PVEAuthCookie={}", self.ticket))
+            .header("CSRFPreventionToken", &self.csrf)
+            .send()
+            .await?;
+        Self::answer(response).await
+    }
+
     /// Print a task's log as it grows; `Ok` if it ended with `TASK OK`.
     pub async fn follow_task(&self, upid: &str) -> anyhow::Result<()> {
         let node = upid.split(':').nth(1).unwrap_or("localhost");

@@ -99,6 +99,11 @@ enum ClusterCommand {
     Status,
     /// Print the encoded Join Information to paste on a joining node.
     JoinInfo,
+    /// Remove a node from the cluster (power it off first; it must not come back as it was).
+    Delnode {
+        /// The node's name.
+        node: String,
+    },
 }
 
 fn default_node_name() -> anyhow::Result<NodeName> {
@@ -161,6 +166,7 @@ async fn run_cluster(data_dir: &std::path::Path, command: ClusterCommand) -> any
         }
         ClusterCommand::Status => cluster::status(data_dir).await,
         ClusterCommand::JoinInfo => cluster::join_info(data_dir).await,
+        ClusterCommand::Delnode { node } => cluster::delnode(data_dir, &node).await,
     }
 }
 

@@ -126,6 +126,27 @@ pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(),
     Ok(())
 }
 
+/// `delnode`: take a node out of the Raft membership and the configuration. The node itself
+/// must be off (or at least not come back as a member: its node id is never reused).
+pub async fn remove(state: &AppState, name: &str) -> Result<(), ClusterError> {
+    let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("this node is not in a cluster".into()))?;
+    if name == state.node.as_str() {
+        return Err(ClusterError::Refused("Cannot delete myself from cluster!".into()));
+    }
+    let node = config.node(name).cloned().ok_or_else(|| ClusterError::Refused(format!("Node/IP: {name} is not a known host of the cluster.")))?;
+    state.cluster.remove_member(node.nodeid).await?;
+    let mut config = ClusterConfig::load(&state.db).await?.unwrap_or(config);
+    config.nodes.retain(|n| n.name != name);
+    config.config_version += 1;
+    let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
+    state
+        .cluster
+        .write(Command { ops: vec![Op::Put { key: KEY_CONFIG.into(), value }, Op::Delete { key: node_cert_key(name) }] })
+        .await?;
+    cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("deleting node {name} from cluster")).await;
+    Ok(())
+}
+
 /// What the admin gave `POST /cluster/config/join`.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {

@@ -140,6 +140,24 @@ impl ClusterHandle {
         tokio::time::timeout(MEMBERSHIP_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
     }
 
+    /// Remove a voting member (on the leader, forwarded there from a follower).
+    pub async fn remove_member(&self, id: NodeId) -> Result<(), ClusterError> {
+        let work = async {
+            match self.leader().await? {
+                (raft, None) => raft
+                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ClusterError::Refused(format!("changing membership: {e}"))),
+                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.db, &leader, "remove-member", &id, MEMBERSHIP_TIMEOUT)
+                    .await
+                    .map_err(|e| ClusterError::Refused(format!("asking the leader to remove the node: {e}")))?
+                    .map_err(ClusterError::Refused),
+            }
+        };
+        tokio::time::timeout(MEMBERSHIP_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
+    }
+
     /// Undo a join that did not finish: stop Raft and forget the store's contents.
     pub async fn abandon(&self) {
         self.shutdown().await;

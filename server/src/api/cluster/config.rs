@@ -30,7 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/config/totem", get(totem))
         .route("/config/join", get(join::get_join_info).post(join::join_cluster))
         .route("/config/nodes", get(nodes::list_nodes))
-        .route("/config/nodes/{node}", axum::routing::post(nodes::add_node))
+        .route("/config/nodes/{node}", axum::routing::post(nodes::add_node).delete(nodes::delete_node))
 }
 
 async fn index(_auth: Authenticated) -> Json<Value> {

@@ -81,6 +81,11 @@ async fn join(State(state): State<AppState>, NodeCall((who, nodeid)): NodeCall<(
     answer(result)
 }
 
+async fn remove_member(State(state): State<AppState>, NodeCall(id): NodeCall<u64>) -> Json<Value> {
+    let result: Result<(), String> = state.cluster.remove_member(id).await.map_err(|e| e.to_string());
+    answer(result)
+}
+
 async fn ping(State(state): State<AppState>, NodeCall(from): NodeCall<String>) -> Json<Value> {
     state.liveness.saw(&from);
     answer(state.node.to_string())
@@ -94,5 +99,6 @@ pub fn router() -> Router<AppState> {
         .route("/raft/write", post(write))
         .route("/raft/add-member", post(add_member))
         .route("/raft/ping", post(ping))
+        .route("/raft/remove-member", post(remove_member))
         .route("/raft/join", post(join))
 }

@@ -64,3 +64,16 @@ pub async fn add_node(
     let authkey = corral_consensus::read(&state.db, crate::cluster::config::KEY_AUTHKEY).await?.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     Ok(crate::api::data(Admission { nodeid, clustername: config.name, corosync_authkey: authkey }))
 }
+
+/// `DELETE /cluster/config/nodes/{node}`: remove a node from the cluster (root only, needs quorum).
+pub async fn delete_node(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    axum::extract::Path(node): axum::extract::Path<String>,
+    params: RawParams,
+) -> ApiResult<Json<Value>> {
+    params.check::<serde::de::IgnoredAny>(&[])?;
+    auth.require_root()?;
+    crate::cluster::join::remove(&state, &node).await?;
+    Ok(crate::api::data(Value::Null))
+}
