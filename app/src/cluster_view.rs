@@ -23,6 +23,9 @@ pub fn ClusterPanel() -> impl IntoView {
     let version = RwSignal::new(0u64);
     let join = Resource::new(move || (version.get(), live.tick.get()), |_| api_client::get::<JoinInfo>("/cluster/config/join".into()));
     let nodes = Resource::new(move || (version.get(), live.tick.get()), |_| api_client::get::<Vec<ClusterConfigNode>>("/cluster/config/nodes".into()));
+    let status = Resource::new(move || (version.get(), live.tick.get()), |_| {
+        api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into())
+    });
     let dialog = RwSignal::new(Dialog::None);
     let task = RwSignal::new(None::<String>);
     view! {
@@ -55,17 +58,32 @@ pub fn ClusterPanel() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     let list = nodes.await.unwrap_or_default();
+                    let online: Vec<String> = status
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|e| match e {
+                            corral_api_types::cluster::ClusterStatusEntry::Node { name, online: true, .. } => Some(name),
+                            _ => None,
+                        })
+                        .collect();
+                    let warnings = cluster_warnings(&list);
                     view! {
+                        {warnings.into_iter().map(|w| view! { <p class="warning" data-testid="cluster-warning">{w}</p> }).collect_view()}
                         <table class="grid" data-testid="cluster-nodes">
-                            <thead><tr><th>"Nodename"</th><th>"ID"</th><th>"Votes"</th><th>"Link 0"</th></tr></thead>
+                            <thead><tr><th>"Nodename"</th><th>"ID"</th><th>"Votes"</th><th>"Link 0"</th><th>"Online"</th></tr></thead>
                             <tbody>
-                                {list.into_iter().map(|n| view! {
-                                    <tr>
-                                        <td>{n.name.clone()}</td>
-                                        <td>{n.nodeid.clone()}</td>
-                                        <td>{n.quorum_votes.clone()}</td>
-                                        <td>{n.rings.get("ring0_addr").cloned().unwrap_or_default()}</td>
-                                    </tr>
+                                {list.into_iter().map(|n| {
+                                    let up = online.contains(&n.name);
+                                    view! {
+                                        <tr>
+                                            <td>{n.name.clone()}</td>
+                                            <td>{n.nodeid.clone()}</td>
+                                            <td>{n.quorum_votes.clone()}</td>
+                                            <td>{n.rings.get("ring0_addr").cloned().unwrap_or_default()}</td>
+                                            <td class=if up { "online" } else { "offline" }>{if up { "Yes" } else { "No" }}</td>
+                                        </tr>
+                                    }
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -97,6 +115,16 @@ pub fn ClusterPanel() -> impl IntoView {
             />
         })}
     }
+}
+
+/// Advice the panel shows above the node grid.
+pub fn cluster_warnings(nodes: &[ClusterConfigNode]) -> Vec<String> {
+    let votes: u32 = nodes.iter().filter_map(|n| n.quorum_votes.parse::<u32>().ok()).sum();
+    let mut out = Vec::new();
+    if !nodes.is_empty() && votes < 3 {
+        out.push(format!("HA needs at least three quorum votes; this cluster has {votes}."));
+    }
+    out
 }
 
 /// The addresses offered for a link: every address of every active interface.
@@ -297,6 +325,14 @@ fn JoinInformationWindow(join: Resource<api_client::ApiResult<JoinInfo>>, #[prop
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_votes_warn_about_ha() {
+        let node = |name: &str| ClusterConfigNode { node: name.into(), name: name.into(), nodeid: "1".into(), quorum_votes: "1".into(), rings: Default::default() };
+        assert_eq!(cluster_warnings(&[node("a")]).len(), 1);
+        assert!(cluster_warnings(&[node("a"), node("b"), node("c")]).is_empty());
+        assert!(cluster_warnings(&[]).is_empty());
+    }
 
     #[test]
     fn routable_addresses_come_first() {

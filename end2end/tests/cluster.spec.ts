@@ -22,6 +22,7 @@ test('create a cluster from the Cluster panel, follow the task, copy the join in
 
   await expect(page.getByTestId('cluster-info')).toContainText('Cluster Name: e2e');
   await expect(page.getByTestId('cluster-nodes')).toContainText('e2enode');
+  await expect(page.getByTestId('cluster-warning')).toContainText('HA needs at least three quorum votes');
   await expect(page.getByTestId('tree-datacenter')).toHaveText('Datacenter (e2e)');
   await expect(page.getByRole('button', { name: 'Create Cluster' })).toBeDisabled();
 
@@ -74,6 +75,8 @@ test('join a second node by pasting the join information; its session keeps work
   // No reload: the panel, the node list and the tree follow, and the session still works.
   await expect(joiner.getByTestId('cluster-info')).toContainText('Cluster Name: e2e');
   await expect(joiner.getByTestId('cluster-nodes')).toContainText('e2ejoiner');
+  const peerRow = joiner.getByTestId('cluster-nodes').locator('tbody tr').filter({ has: joiner.getByRole('cell', { name: 'e2enode', exact: true }) });
+  await expect(peerRow).toContainText('Yes', { timeout: 20_000 });
   await expect(joiner.getByTestId('tree-node-e2enode')).toBeVisible({ timeout: 20_000 });
   await expect(joiner.getByTestId('tree-node-e2ejoiner')).toBeVisible();
   await expect(joiner.getByTestId('tree-datacenter')).toHaveText('Datacenter (e2e)');
