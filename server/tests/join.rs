@@ -159,6 +159,12 @@ async fn a_peer_without_quorum_refuses_joiners() {
     assert!(exit.contains("cluster not ready - no quorum?"), "{exit}");
     let (_, body) = n3.get(&t3, "/cluster/status").await;
     assert_eq!(body["data"][0]["type"], "node", "the refused joiner stays standalone");
+
+    // Without quorum, reads still work and writes fail the way PVE's do.
+    let (status, body) = n1.get(&t1, "/cluster/config/nodes").await;
+    assert_eq!((status, names(&body)), (200, vec!["q1".to_string(), "q2".to_string()]));
+    let line = n1.status_line("DELETE", "/cluster/config/nodes/q2", &[("Cookie", &t1.cookie()), ("CSRFPreventionToken", &t1.csrf)], "").await;
+    assert_eq!(line, "HTTP/1.1 500 cluster not ready - no quorum?");
 }
 
 #[tokio::test]

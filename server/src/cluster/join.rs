@@ -134,6 +134,9 @@ pub async fn remove(state: &AppState, name: &str) -> Result<(), ClusterError> {
         return Err(ClusterError::Refused("Cannot delete myself from cluster!".into()));
     }
     let node = config.node(name).cloned().ok_or_else(|| ClusterError::Refused(format!("Node/IP: {name} is not a known host of the cluster.")))?;
+    if !quorum::config_is_quorate(&config, &state.liveness.online(state.node.as_str())) {
+        return Err(ClusterError::NoQuorum);
+    }
     state.cluster.remove_member(node.nodeid).await?;
     let mut config = ClusterConfig::load(&state.db).await?.unwrap_or(config);
     config.nodes.retain(|n| n.name != name);
