@@ -21,6 +21,8 @@ async fn a_standalone_node_has_no_join_information() {
 async fn create_cluster_runs_a_task_and_yields_join_information() {
     let mut node = Node::start();
     let t = node.login().await;
+    let (_, token) = node.post(&t, "/access/users/root@pam/token/before", &[("privsep", "0")]).await;
+    let token_header = format!("PVEAPIToken=root@pam!before={}", token["data"]["value"].as_str().unwrap());
     let (status, body) = node.post(&t, "/cluster/config", &[("clustername", "demo"), ("link0", "127.0.0.1")]).await;
     assert_eq!(status, 200, "{body}");
     let upid = body["data"].as_str().unwrap().to_string();
@@ -36,6 +38,9 @@ async fn create_cluster_runs_a_task_and_yields_join_information() {
     assert_eq!((cluster["name"].as_str(), cluster["quorate"].as_i64(), cluster["nodes"].as_i64(), cluster["version"].as_i64()), (Some("demo"), Some(1), Some(1), Some(1)));
     let me = entries.iter().find(|e| e["type"] == "node").unwrap();
     assert_eq!((me["nodeid"].as_i64(), me["ip"].as_str(), me["online"].as_i64()), (Some(1), Some("127.0.0.1"), Some(1)));
+
+    let resp = node.client().get(node.api("/version")).header("Authorization", &token_header).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "a token made before Create Cluster moved into the cluster store");
 
     let (_, body) = node.get(&t, "/cluster/config/nodes").await;
     assert_eq!(body["data"], serde_json::json!([{"node": "testnode", "name": "testnode", "nodeid": "1", "quorum_votes": "1", "ring0_addr": "127.0.0.1"}]));

@@ -79,6 +79,18 @@ async fn three_nodes_join_and_share_one_configuration() {
     let (status, body) = n3.get(&t1, "/cluster/status").await;
     assert_eq!(status, 200);
     assert_eq!(body["data"][0]["version"], 3, "config version counts the two joins");
+    // An API token made on n1 works on n3; deleted through n2, it stops working on n1.
+    let (status, token) = n1.post(&t1, "/access/users/root@pam/token/everywhere", &[("privsep", "0")]).await;
+    assert_eq!(status, 200, "{token}");
+    let header = format!("PVEAPIToken=root@pam!everywhere={}", token["data"]["value"].as_str().unwrap());
+    let with_token = |node: &Node| node.client().get(node.api("/cluster/status")).header("Authorization", header.clone()).send();
+    assert_eq!(with_token(&n3).await.unwrap().status(), 200);
+    let (_, list) = n2.get(&t1, "/access/users/root@pam/token").await;
+    assert_eq!(list["data"][0]["tokenid"], "everywhere");
+    let resp = n2.client().delete(n2.api("/access/users/root@pam/token/everywhere")).header("Cookie", t1.cookie()).header("CSRFPreventionToken", &t1.csrf).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(with_token(&n1).await.unwrap().status(), 401);
+
     // One API for all nodes: n1 answers for n3 by forwarding (n3's own task list proves it).
     let (status, body) = n1.get(&t1, "/nodes/n3/tasks").await;
     assert_eq!(status, 200, "{body}");

@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for Authenticated {
         if let Some(value) = authorization.as_deref() {
             if value.starts_with("PVEAPIToken=") {
                 let creds = api_token::parse_header(value).ok_or_else(|| ApiError::unauthorized("invalid API token"))?;
-                let token = user_store::check_token(&state.db, &creds.userid, &creds.tokenid, &creds.secret, unix_now())
+                let token = super::token_store::check(state, &creds.userid, &creds.tokenid, &creds.secret, unix_now())
                     .await?
                     .ok_or_else(|| ApiError::unauthorized("invalid API token"))?;
                 return Ok(Self {

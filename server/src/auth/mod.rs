@@ -11,6 +11,7 @@ pub mod keys;
 pub mod login_guard;
 pub mod password;
 pub mod ticket;
+pub mod token_store;
 pub mod user_store;
 
 pub use authenticated::{AuthMethod, Authenticated, Privilege};

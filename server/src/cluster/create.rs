@@ -96,7 +96,7 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
     };
     log.line("Writing cluster configuration, CA and keys to the store").await;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let command = Command {
+    let mut command = Command {
         ops: vec![
             Op::Put { key: KEY_CONFIG.into(), value: serde_json::to_value(&config)? },
             Op::Put { key: KEY_AUTHKEY.into(), value: json!(b64.encode(&authkey)) },
@@ -106,6 +106,7 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
             Op::Put { key: node_cert_key(state.node.as_str()), value: json!(node_cert) },
         ],
     };
+    command.ops.extend(crate::auth::token_store::migration_ops(&state.db).await?);
     state.cluster.write(command).await?;
     cluster_log::append(&state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("created cluster '{}'", req.name)).await;
     log.line(format!("Cluster '{}' created; this node is member 1 of 1 and quorate", req.name)).await;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::{optional, Kind, Prop, RawParams};
-use crate::auth::{user_store, AuthMethod, Authenticated, Privilege};
+use crate::auth::{token_store, user_store, AuthMethod, Authenticated, Privilege};
 use crate::cluster_log;
 use crate::state::AppState;
 
@@ -58,7 +58,7 @@ pub async fn list_tokens(auth: Authenticated, State(state): State<AppState>, Pat
     let userid = parse_user(&userid)?;
     may_manage(&auth, &userid)?;
     ensure_user(&state, &userid).await?;
-    let tokens = user_store::list_tokens(&state.db, &userid).await?;
+    let tokens = token_store::list(&state, &userid).await?;
     Ok(crate::api::data(
         tokens
             .into_iter()
@@ -71,7 +71,7 @@ pub async fn get_token(auth: Authenticated, State(state): State<AppState>, Path(
     params.check::<serde::de::IgnoredAny>(&[])?;
     let (userid, tokenid) = parse_ids(&userid, &tokenid)?;
     may_manage(&auth, &userid)?;
-    let found = user_store::list_tokens(&state.db, &userid).await?.into_iter().find(|t| t.tokenid == tokenid.as_str());
+    let found = token_store::list(&state, &userid).await?.into_iter().find(|t| t.tokenid == tokenid.as_str());
     let t = found.ok_or_else(|| ApiError::param("tokenid", format!("no such token '{tokenid}' for user '{userid}'")))?;
     Ok(crate::api::data(TokenInfo { tokenid: None, comment: t.comment, expire: t.expire, privsep: t.privsep }))
 }
@@ -102,7 +102,7 @@ pub async fn create_token(
     let secret = uuid::Uuid::new_v4().to_string();
     let privsep = req.privsep.unwrap_or(true);
     let expire = req.expire.unwrap_or(0);
-    let created = user_store::insert_token(&state.db, &userid, &tokenid, &secret, req.comment.as_deref(), expire, privsep).await?;
+    let created = token_store::insert(&state, &userid, &tokenid, &secret, req.comment.as_deref(), expire, privsep).await?;
     if !created {
         return Err(ApiError::param("tokenid", format!("Token '{tokenid}' for user '{userid}' already exists.")));
     }
@@ -118,7 +118,7 @@ pub async fn delete_token(auth: Authenticated, State(state): State<AppState>, Pa
     params.check::<serde::de::IgnoredAny>(&[])?;
     let (userid, tokenid) = parse_ids(&userid, &tokenid)?;
     may_manage(&auth, &userid)?;
-    if !user_store::delete_token(&state.db, &userid, &tokenid).await? {
+    if !token_store::delete(&state, &userid, &tokenid).await? {
         return Err(ApiError::param("tokenid", format!("no such token '{tokenid}' for user '{userid}'")));
     }
     cluster_log::append(&state, cluster_log::PRI_INFO, "corral", auth.userid.as_str(), &format!("deleted API token '{userid}!{tokenid}'")).await;
