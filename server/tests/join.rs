@@ -210,9 +210,18 @@ async fn delnode_removes_a_powered_off_member_and_quorum_follows() {
     }
     let (_, body) = n1.get(&t1, "/cluster/status").await;
     assert_eq!(body["data"][0]["nodes"], 2);
-    // The node that ran the removal logged it (the cluster log is not replicated yet).
-    let (_, log) = n2.get(&t1, "/cluster/log").await;
-    assert!(log["data"].as_array().unwrap().iter().any(|e| e["msg"] == "deleting node d3 from cluster"));
+    // The node that ran the removal logged it, and the cluster log carries it to the others.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, log) = n1.get(&t1, "/cluster/log").await;
+        let entry = log["data"].as_array().unwrap().iter().find(|e| e["msg"] == "deleting node d3 from cluster").cloned();
+        if let Some(entry) = entry {
+            assert_eq!(entry["node"], "d2");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the entry never reached d1: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn json_delete(node: &Node, t: &Ticket, path: &str) -> (u16, serde_json::Value) {

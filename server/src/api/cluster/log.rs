@@ -21,5 +21,5 @@ struct Query {
 pub async fn get_log(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
     let query: Query = params.check(SCHEMA)?;
     auth.require(Privilege::SysAudit, "/")?;
-    Ok(crate::api::data(cluster_log::recent(&state.db, query.max.unwrap_or(50)).await?))
+    Ok(crate::api::data(cluster_log::recent(&state.db, state.node.as_str(), query.max.unwrap_or(50)).await?))
 }
