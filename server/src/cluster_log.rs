@@ -42,7 +42,7 @@ pub async fn append(state: &AppState, pri: u8, tag: &str, user: &str, msg: &str)
 async fn publish(state: &AppState) {
     // Without quorum the write would only wait out its timeout; the next entry takes this one along.
     let Ok(Some(config)) = crate::cluster::ClusterConfig::load(&state.db).await else { return };
-    if !crate::cluster::quorum::config_is_quorate(&config, &state.liveness.online(state.node.as_str())) {
+    if !state.sees_quorum(&config) {
         return;
     }
     let Ok(latest) = local(&state.db, PUBLISHED).await else { return };

@@ -16,6 +16,8 @@ pub const HISTORY: Duration = Duration::from_secs(3600);
 
 pub struct NodeStats {
     interval: Duration,
+    /// Read once: the CPU model and count do not change while the daemon runs.
+    cpuinfo: corral_api_types::node::CpuInfo,
     inner: Mutex<Inner>,
 }
 
@@ -30,6 +32,7 @@ impl NodeStats {
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
+            cpuinfo: proc_stats::read_cpuinfo(),
             inner: Mutex::new(Inner { history: VecDeque::new(), last_cpu: proc_stats::read_cpu_times(), cpu: 0.0, wait: 0.0 }),
         }
     }
@@ -43,7 +46,7 @@ impl NodeStats {
         let now_cpu = proc_stats::read_cpu_times();
         let (mem, _) = proc_stats::read_memory();
         let load = proc_stats::read_loadavg();
-        let maxcpu = proc_stats::read_cpuinfo().cpus;
+        let maxcpu = self.cpuinfo.cpus;
         let mut inner = self.lock();
         let (cpu, wait) = proc_stats::utilisation(inner.last_cpu, now_cpu);
         inner.last_cpu = now_cpu;
@@ -72,7 +75,7 @@ impl NodeStats {
         NodeStatus {
             cpu,
             wait,
-            cpuinfo: proc_stats::read_cpuinfo(),
+            cpuinfo: self.cpuinfo.clone(),
             memory,
             swap,
             rootfs: proc_stats::read_rootfs(),

@@ -52,6 +52,11 @@ impl AppInner {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether the nodes this node sees alive hold a majority of `config`'s votes.
+    pub fn sees_quorum(&self, config: &crate::cluster::ClusterConfig) -> bool {
+        crate::cluster::quorum::config_is_quorate(config, &self.liveness.online(self.node.as_str()))
+    }
+
     pub fn set_keys(&self, keys: AuthKeys) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }

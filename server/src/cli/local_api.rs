@@ -10,6 +10,7 @@ use corral_api_types::Userid;
 use serde_json::Value;
 
 use crate::auth::{csrf, ticket, unix_now, AuthKeys};
+use crate::cluster::peer_client::pve_data;
 use crate::daemon::{database_path, run_state_path, RunState};
 use crate::{db, pki};
 
@@ -39,24 +40,9 @@ impl LocalApi {
         Ok(Self { client, base: format!("https://{addr}/api2/json"), ticket: ticket::issue(&keys, &root, now), csrf: csrf::issue(&keys, &root, now) })
     }
 
-    async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body["data"].clone());
-        }
-        let mut message = body["message"].as_str().unwrap_or(status.as_str()).trim_end().to_string();
-        if let Some(errors) = body["errors"].as_object() {
-            for (param, why) in errors {
-                message.push_str(&format!("\n  {param}: {}", why.as_str().unwrap_or_default()));
-            }
-        }
-        anyhow::bail!("{message}")
-    }
-
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         let response = self.client.get(format!("{}{path}", self.base)).header("Cookie", format!("PVEAuthCookie={}", self.ticket)).send().await?;
-        Self::answer(response).await
+        pve_data(response).await
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, String)]) -> anyhow::Result<Value> {
@@ -68,7 +54,7 @@ impl LocalApi {
             .form(form)
             .send()
             .await?;
-        Self::answer(response).await
+        pve_data(response).await
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
@@ -79,7 +65,7 @@ impl LocalApi {
             .header("CSRFPreventionToken", &self.csrf)
             .send()
             .await?;
-        Self::answer(response).await
+        pve_data(response).await
     }
 
     /// Print a task's log as it grows; `Ok` if it ended with `TASK OK`.

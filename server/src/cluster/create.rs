@@ -37,12 +37,13 @@ pub fn check_name(name: &str) -> Result<(), String> {
     corral_api_types::NodeName::parse(name).map(|_| ()).map_err(|_| format!("value '{name}' does not look like a valid cluster name"))
 }
 
-/// Refusals that need no task: already clustered, link addresses not on this node.
-pub async fn precheck(state: &AppState, req: &CreateRequest) -> Result<(), ClusterError> {
+/// Refusals that need no task, for create and join alike: already clustered, link addresses not
+/// on this node.
+pub async fn precheck(state: &AppState, links: &BTreeMap<u8, LinkSpec>) -> Result<(), ClusterError> {
     if let Some(existing) = ClusterConfig::load(&state.db).await? {
         return Err(ClusterError::Refused(format!("this node is already part of cluster '{}'", existing.name)));
     }
-    for (n, link) in &req.links {
+    for (n, link) in links {
         if !crate::host::network::is_local(link.address) {
             return Err(ClusterError::Refused(format!("link{n}: cannot use IP '{}', not found on local node!", link.address)));
         }
@@ -65,7 +66,7 @@ async fn auth_keys_document(state: &AppState) -> Result<serde_json::Value, Clust
 
 pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::Result<()> {
     log.line(format!("Creating cluster '{}' on node '{}'", req.name, state.node)).await;
-    precheck(&state, &req).await?;
+    precheck(&state, &req.links).await?;
     let link0 = req.links.get(&0).ok_or_else(|| anyhow::anyhow!("link0 is required"))?;
 
     log.line("Generating the 2048-bit cluster authkey").await;

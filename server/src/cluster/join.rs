@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTHKEY, KEY_AUTH_KEYS, KEY_CONFIG};
 use super::network::node_call;
-use super::peer_client::pinned_client;
-use super::{create, quorum, ClusterError};
+use super::peer_client::{pinned_client, pve_data};
+use super::{create, ClusterError};
 use crate::auth::AuthKeys;
 use crate::cluster_log;
 use crate::state::AppState;
@@ -61,7 +61,7 @@ fn major_minor(version: &str) -> String {
 /// Every check the peer makes before anything changes; the node id the joiner gets.
 pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, u64), ClusterError> {
     let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("the peer is not in a cluster".into()))?;
-    if !quorum::config_is_quorate(&config, &state.liveness.online(state.node.as_str())) {
+    if !state.sees_quorum(&config) {
         return Err(ClusterError::NoQuorum);
     }
     let ours = env!("CARGO_PKG_VERSION");
@@ -106,8 +106,7 @@ pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, 
 
 /// Phase 2 on the peer: admit again (the cluster may have changed), add the member, record it.
 pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(), ClusterError> {
-    let (_, expected) = admit(state, &Candidate { nodeid: Some(nodeid), ..who.clone() }).await?;
-    debug_assert_eq!(expected, nodeid);
+    admit(state, &Candidate { nodeid: Some(nodeid), ..who.clone() }).await?;
     let addr = NodeAddr { name: who.name.clone(), api: who.api.clone(), fingerprint: who.fingerprint.clone() };
     state.cluster.add_member(nodeid, addr).await?;
     let mut config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("the cluster configuration vanished".into()))?;
@@ -134,7 +133,7 @@ pub async fn remove(state: &AppState, name: &str) -> Result<(), ClusterError> {
         return Err(ClusterError::Refused("Cannot delete myself from cluster!".into()));
     }
     let node = config.node(name).cloned().ok_or_else(|| ClusterError::Refused(format!("Node/IP: {name} is not a known host of the cluster.")))?;
-    if !quorum::config_is_quorate(&config, &state.liveness.online(state.node.as_str())) {
+    if !state.sees_quorum(&config) {
         return Err(ClusterError::NoQuorum);
     }
     state.cluster.remove_member(node.nodeid).await?;
@@ -175,26 +174,8 @@ pub fn peer_url(hostname: &str) -> String {
     }
 }
 
-/// Refusals the joiner can tell without asking anyone.
-pub async fn precheck(state: &AppState, req: &JoinRequest) -> Result<(), ClusterError> {
-    if let Some(existing) = ClusterConfig::load(&state.db).await? {
-        return Err(ClusterError::Refused(format!("this node is already part of cluster '{}'", existing.name)));
-    }
-    create::precheck(state, &create::CreateRequest { name: String::new(), nodeid: 1, votes: 1, links: req.links.clone() }).await
-}
-
-async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(body["data"].clone());
-    }
-    let message = body["message"].as_str().map(|m| m.trim_end().to_string()).unwrap_or_else(|| status.to_string());
-    anyhow::bail!("{message}")
-}
-
 pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Result<()> {
-    precheck(&state, &req).await?;
+    create::precheck(&state, &req.links).await?;
     let peer = peer_url(&req.hostname);
     log.line(format!("Establishing API connection with host '{}'", req.hostname)).await;
     let client = pinned_client(&req.fingerprint, Duration::from_secs(30))?;
@@ -211,12 +192,12 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
                 anyhow::anyhow!("cannot connect to {peer}: {e}")
             }
         })?;
-    let ticket = answer(login).await.map_err(|e| anyhow::anyhow!("login at the peer failed: {e}"))?;
+    let ticket = pve_data(login).await.map_err(|e| anyhow::anyhow!("login at the peer failed: {e}"))?;
     let auth = format!("PVEAuthCookie={}", ticket["ticket"].as_str().unwrap_or_default());
     let csrf = ticket["CSRFPreventionToken"].as_str().unwrap_or_default().to_string();
     log.line("Login succeeded.").await;
 
-    let api_version = answer(client.get(format!("{peer}/api2/json/cluster/config/apiversion")).header("Cookie", &auth).send().await?).await?;
+    let api_version = pve_data(client.get(format!("{peer}/api2/json/cluster/config/apiversion")).header("Cookie", &auth).send().await?).await?;
     log.line(format!("check cluster join API version: peer has {api_version}")).await;
 
     let link0 = req.links.get(&0).ok_or_else(|| anyhow::anyhow!("link0 is required"))?;
@@ -250,7 +231,7 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
         .form(&form)
         .send()
         .await?;
-    let admission: Admission = serde_json::from_value(answer(admission).await.map_err(|e| anyhow::anyhow!("the peer refused: {e}"))?)?;
+    let admission: Admission = serde_json::from_value(pve_data(admission).await.map_err(|e| anyhow::anyhow!("the peer refused: {e}"))?)?;
     log.line(format!("The peer admits this node as node id {} of cluster '{}'", admission.nodeid, admission.clustername)).await;
 
     if let Err(err) = enroll_remotely(&state, &req, &me, &admission, &log).await {

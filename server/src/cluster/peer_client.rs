@@ -67,6 +67,20 @@ pub fn pinned_client(fingerprint: &str, timeout: Duration) -> anyhow::Result<req
     Ok(reqwest::Client::builder().use_preconfigured_tls(tls).timeout(timeout).build()?)
 }
 
+/// The `data` of a PVE API answer, or its message (with the per-parameter reasons) as the error.
+pub async fn pve_data(response: reqwest::Response) -> anyhow::Result<serde_json::Value> {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() {
+        return Ok(body["data"].clone());
+    }
+    let mut message = body["message"].as_str().map(|m| m.trim_end().to_string()).unwrap_or_else(|| status.to_string());
+    for (param, why) in body["errors"].as_object().into_iter().flatten() {
+        message.push_str(&format!("\n  {param}: {}", why.as_str().unwrap_or_default()));
+    }
+    anyhow::bail!("{message}")
+}
+
 /// A pinned client per fingerprint, kept so node-to-node calls reuse their connections instead
 /// of a TLS handshake per Raft message.
 pub fn shared_pinned_client(fingerprint: &str) -> anyhow::Result<reqwest::Client> {

@@ -67,6 +67,16 @@ pub fn addresses() -> Vec<InterfaceAddress> {
     out
 }
 
+/// The address that stands for this node: the listen address when it is a specific one, else the
+/// first non-loopback address of an interface that is up (IPv4 preferred).
+pub fn primary_address(listen: std::net::SocketAddr) -> Option<IpAddr> {
+    if !listen.ip().is_unspecified() {
+        return Some(listen.ip());
+    }
+    let candidates: Vec<IpAddr> = addresses().into_iter().filter(|a| a.up && !a.addr.is_loopback()).map(|a| a.addr).collect();
+    candidates.iter().find(|a| a.is_ipv4()).or(candidates.first()).copied()
+}
+
 /// Whether `addr` belongs to this host: an interface address, or any loopback address (the
 /// kernel answers on all of 127.0.0.0/8, which labs use to run several nodes on one machine).
 pub fn is_local(addr: IpAddr) -> bool {

@@ -104,12 +104,7 @@ pub(super) fn parse_links(rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<
 pub(super) fn links(state: &AppState, rest: &BTreeMap<String, Value>) -> ApiResult<BTreeMap<u8, LinkSpec>> {
     let mut links = parse_links(rest)?;
     if !links.contains_key(&0) {
-        let fallback = if state.listen.ip().is_unspecified() {
-            crate::host::network::addresses().into_iter().find(|a| a.up && !a.addr.is_loopback()).map(|a| a.addr)
-        } else {
-            Some(state.listen.ip())
-        };
-        let address = fallback.ok_or_else(|| ApiError::param("link0", "no link address given and none found on this node"))?;
+        let address = crate::host::network::primary_address(state.listen).ok_or_else(|| ApiError::param("link0", "no link address given and none found on this node"))?;
         links.insert(0, LinkSpec { address, priority: None });
     }
     Ok(links)
@@ -120,7 +115,7 @@ async fn create_cluster(auth: Authenticated, State(state): State<AppState>, para
     auth.require_root()?;
     create::check_name(&p.clustername).map_err(|why| ApiError::param("clustername", why))?;
     let req = CreateRequest { name: p.clustername.clone(), nodeid: p.nodeid.unwrap_or(1), votes: p.votes.unwrap_or(1), links: links(&state, &p.rest)? };
-    create::precheck(&state, &req).await?;
+    create::precheck(&state, &req.links).await?;
     let task_state = state.clone();
     let upid = state
         .tasks

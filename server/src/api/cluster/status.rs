@@ -14,14 +14,7 @@ use crate::cluster::{quorum, ClusterConfig};
 use crate::state::AppState;
 
 fn local_ip(state: &AppState) -> Option<String> {
-    if !state.listen.ip().is_unspecified() {
-        return Some(state.listen.ip().to_string());
-    }
-    crate::host::network::addresses()
-        .into_iter()
-        .find(|a| a.up && !a.addr.is_loopback() && a.addr.is_ipv4())
-        .map(|a| a.addr.to_string())
-        .or_else(|| Some("127.0.0.1".into()))
+    crate::host::network::primary_address(state.listen).map(|a| a.to_string()).or_else(|| Some("127.0.0.1".into()))
 }
 
 pub async fn get_status(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {

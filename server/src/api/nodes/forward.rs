@@ -12,7 +12,7 @@ use corral_api_types::Userid;
 
 use crate::api::error::ApiError;
 use crate::auth::{csrf, ticket, unix_now, AuthMethod, Authenticated};
-use crate::cluster::peer_client::pinned_client;
+use crate::cluster::peer_client::shared_pinned_client;
 use crate::cluster::ClusterConfig;
 use crate::state::AppState;
 
@@ -53,8 +53,9 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
 async fn relay(state: &AppState, target: &crate::cluster::config::ClusterNode, auth: &Authenticated, parts: axum::http::request::Parts, body: Body) -> anyhow::Result<Response> {
     let body = axum::body::to_bytes(body, MAX_FORWARD_BYTES).await?;
     let path_and_query = parts.extensions.get::<OriginalUri>().and_then(|u| u.path_and_query().cloned()).map(|p| p.to_string()).unwrap_or_default();
-    let client = pinned_client(&target.fingerprint, FORWARD_TIMEOUT)?;
-    let mut request = client.request(parts.method.clone(), format!("{}{path_and_query}", target.api)).header(LOOP_GUARD, "1").body(body);
+    let client = shared_pinned_client(&target.fingerprint)?;
+    let mut request =
+        client.request(parts.method.clone(), format!("{}{path_and_query}", target.api)).timeout(FORWARD_TIMEOUT).header(LOOP_GUARD, "1").body(body);
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, ct);
     }
@@ -74,7 +75,7 @@ async fn relay(state: &AppState, target: &crate::cluster::config::ClusterNode, a
     let status = upstream.status();
     let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
     let bytes = upstream.bytes().await?;
-    let mut response = Response::new(Body::from(bytes.clone()));
+    let mut response = Response::new(Body::from(bytes.clone())); // Bytes: a cheap shared handle
     *response.status_mut() = status;
     if let Some(ct) = content_type {
         response.headers_mut().insert(header::CONTENT_TYPE, ct);

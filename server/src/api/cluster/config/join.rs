@@ -76,7 +76,7 @@ pub async fn join_cluster(auth: Authenticated, State(state): State<AppState>, pa
         votes: p.votes.unwrap_or(1),
         links,
     };
-    join::precheck(&state, &req).await?;
+    crate::cluster::create::precheck(&state, &req.links).await?;
     let task_state = state.clone();
     let upid = state
         .tasks
