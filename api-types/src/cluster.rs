@@ -86,3 +86,47 @@ pub struct TaskSummary {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub status: Option<String>,
 }
+
+/// One member of `GET /cluster/gossip` (a corral extension): what this node's gossip knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GossipMember {
+    pub node: String,
+    #[serde(with = "crate::pve_bool")]
+    pub local: bool,
+    #[serde(with = "crate::pve_bool")]
+    pub alive: bool,
+    /// `ip:port` of its gossip socket.
+    pub address: String,
+    /// Smoothed round trip from this node, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub load: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub uptime: Option<u64>,
+}
+
+/// This node's gossip datagram counters: what arrived, and what was dropped and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GossipCounters {
+    pub received: u64,
+    pub sent: u64,
+    pub dropped_malformed: u64,
+    pub dropped_unauthentic: u64,
+    pub dropped_stale: u64,
+    pub dropped_replayed: u64,
+    pub dropped_invalid: u64,
+}
+
+/// `GET /cluster/gossip`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GossipReport {
+    pub members: Vec<GossipMember>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub counters: Option<GossipCounters>,
+}
+
+/// Link latency above which the Cluster panel warns (corosync's own advice for its links).
+pub const LATENCY_WARN_MS: f64 = 2.0;

@@ -1,6 +1,7 @@
 //! Datacenter → Cluster: the cluster's name, version and nodes; Create Cluster (dialog, then the
 //! task viewer), Join Information (window with the encoded text to copy).
 
+use corral_api_types::cluster::{GossipMember, GossipReport, LATENCY_WARN_MS};
 use corral_api_types::cluster_config::{ClusterConfigNode, EncodedJoinInfo, JoinInfo};
 use corral_api_types::node::NetworkInterface;
 use leptos::prelude::*;
@@ -26,6 +27,7 @@ pub fn ClusterPanel() -> impl IntoView {
     let status = Resource::new(move || (version.get(), live.tick.get()), |_| {
         api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into())
     });
+    let gossip = Resource::new(move || (version.get(), live.tick.get()), |_| api_client::get::<GossipReport>("/cluster/gossip".into()));
     let dialog = RwSignal::new(Dialog::None);
     let task = RwSignal::new(None::<String>);
     view! {
@@ -67,14 +69,25 @@ pub fn ClusterPanel() -> impl IntoView {
                             _ => None,
                         })
                         .collect();
-                    let warnings = cluster_warnings(&list);
+                    let members = gossip.await.unwrap_or_default().members;
+                    let warnings = cluster_warnings(&list, &members);
+                    let member = move |name: &str| members.iter().find(|m| m.node == name).cloned();
                     view! {
                         {warnings.into_iter().map(|w| view! { <p class="warning" data-testid="cluster-warning">{w}</p> }).collect_view()}
                         <table class="grid" data-testid="cluster-nodes">
-                            <thead><tr><th>"Nodename"</th><th>"ID"</th><th>"Votes"</th><th>"Link 0"</th><th>"Online"</th></tr></thead>
+                            <thead><tr><th>"Nodename"</th><th>"ID"</th><th>"Votes"</th><th>"Link 0"</th><th>"Online"</th><th>"Latency"</th><th>"Version"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|n| {
                                     let up = online.contains(&n.name);
+                                    let m = member(&n.name);
+                                    let latency = m.as_ref().and_then(|m| m.latency_ms);
+                                    let slow = latency.is_some_and(|l| l > LATENCY_WARN_MS);
+                                    let latency = match (m.as_ref().is_some_and(|m| m.local), latency) {
+                                        (true, _) => "-".to_string(),
+                                        (false, Some(ms)) => format!("{ms:.2} ms"),
+                                        (false, None) => String::new(),
+                                    };
+                                    let node_version = m.and_then(|m| m.version).unwrap_or_default();
                                     view! {
                                         <tr>
                                             <td>{n.name.clone()}</td>
@@ -82,6 +95,8 @@ pub fn ClusterPanel() -> impl IntoView {
                                             <td>{n.quorum_votes.clone()}</td>
                                             <td>{n.rings.get("ring0_addr").cloned().unwrap_or_default()}</td>
                                             <td class=if up { "online" } else { "offline" }>{if up { "Yes" } else { "No" }}</td>
+                                            <td class:warning-cell=slow data-testid="node-latency">{latency}</td>
+                                            <td>{node_version}</td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -117,12 +132,26 @@ pub fn ClusterPanel() -> impl IntoView {
     }
 }
 
-/// Advice the panel shows above the node grid.
-pub fn cluster_warnings(nodes: &[ClusterConfigNode]) -> Vec<String> {
+/// Advice the panel shows above the node grid: too few votes for HA, slow links (gossip's
+/// measured round trip), nodes running another corral version than this one.
+pub fn cluster_warnings(nodes: &[ClusterConfigNode], members: &[GossipMember]) -> Vec<String> {
     let votes: u32 = nodes.iter().filter_map(|n| n.quorum_votes.parse::<u32>().ok()).sum();
     let mut out = Vec::new();
     if !nodes.is_empty() && votes < 3 {
         out.push(format!("HA needs at least three quorum votes; this cluster has {votes}."));
+    }
+    for m in members.iter().filter(|m| m.alive && !m.local) {
+        if let Some(ms) = m.latency_ms.filter(|ms| *ms > LATENCY_WARN_MS) {
+            out.push(format!("Link latency to {} is {ms:.1} ms; cluster links should stay below {LATENCY_WARN_MS} ms.", m.node));
+        }
+    }
+    let ours = members.iter().find(|m| m.local).and_then(|m| m.version.clone());
+    for m in members.iter().filter(|m| m.alive && !m.local) {
+        if let (Some(ours), Some(theirs)) = (&ours, &m.version) {
+            if ours != theirs {
+                out.push(format!("Version mismatch: {} runs corral {theirs}, this node runs {ours}. Upgrade all nodes to the same version.", m.node));
+            }
+        }
     }
     out
 }
@@ -329,9 +358,31 @@ mod tests {
     #[test]
     fn few_votes_warn_about_ha() {
         let node = |name: &str| ClusterConfigNode { node: name.into(), name: name.into(), nodeid: "1".into(), quorum_votes: "1".into(), rings: Default::default() };
-        assert_eq!(cluster_warnings(&[node("a")]).len(), 1);
-        assert!(cluster_warnings(&[node("a"), node("b"), node("c")]).is_empty());
-        assert!(cluster_warnings(&[]).is_empty());
+        assert_eq!(cluster_warnings(&[node("a")], &[]).len(), 1);
+        assert!(cluster_warnings(&[node("a"), node("b"), node("c")], &[]).is_empty());
+        assert!(cluster_warnings(&[], &[]).is_empty());
+    }
+
+    fn member(name: &str, local: bool, alive: bool, latency_ms: Option<f64>, version: &str) -> GossipMember {
+        GossipMember { node: name.into(), local, alive, address: String::new(), latency_ms, version: Some(version.into()), load: None, uptime: None }
+    }
+
+    #[test]
+    fn slow_links_and_other_versions_are_warned_about() {
+        let nodes: Vec<ClusterConfigNode> = ["a", "b", "c"]
+            .iter()
+            .map(|n| ClusterConfigNode { node: (*n).into(), name: (*n).into(), nodeid: "1".into(), quorum_votes: "1".into(), rings: Default::default() })
+            .collect();
+        let healthy = [member("a", true, true, None, "0.1.0"), member("b", false, true, Some(0.3), "0.1.0"), member("c", false, true, Some(1.9), "0.1.0")];
+        assert!(cluster_warnings(&nodes, &healthy).is_empty());
+        let troubled = [member("a", true, true, None, "0.1.0"), member("b", false, true, Some(4.25), "0.1.0"), member("c", false, true, Some(0.2), "0.2.0")];
+        let warnings = cluster_warnings(&nodes, &troubled);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("Link latency to b is 4.2 ms"), "{warnings:?}");
+        assert!(warnings[1].contains("c runs corral 0.2.0, this node runs 0.1.0"), "{warnings:?}");
+        // An offline node's last figures are not news.
+        let offline = [member("a", true, true, None, "0.1.0"), member("b", false, false, Some(9.0), "0.0.1")];
+        assert!(cluster_warnings(&nodes, &offline).is_empty());
     }
 
     #[test]

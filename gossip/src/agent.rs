@@ -26,7 +26,7 @@ pub struct NodeStatus {
     pub version: String,
     /// One-minute load average.
     pub load: f64,
-    /// Seconds since the daemon started.
+    /// Seconds since the host booted.
     pub uptime: u64,
 }
 
@@ -266,7 +266,12 @@ impl Agent {
     }
 
     fn set_peers(&mut self, peers: Vec<(String, SocketAddr)>) {
-        self.configured = peers.into_iter().filter(|(n, _)| *n != self.name).collect();
+        let configured: BTreeMap<String, SocketAddr> = peers.into_iter().filter(|(n, _)| *n != self.name).collect();
+        // A node that just joined is greeted at once rather than at the next tick.
+        for (name, addr) in configured.iter().filter(|(n, _)| !self.configured.contains_key(*n)) {
+            let _ = self.foca.announce(Member { node: name.clone(), addr: *addr, generation: 0 }, &mut self.runtime);
+        }
+        self.configured = configured;
         let mut table = self.shared.peers();
         table.retain(|name, _| self.configured.contains_key(name));
         for (name, addr) in &self.configured {

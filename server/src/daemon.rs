@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub site_root: PathBuf,
     pub auth_fail_delay: Duration,
     pub stats_interval: Duration,
+    /// UDP port for gossip on the link 0 address; 0 = the same number as the API's port.
+    pub gossip_port: u16,
 }
 
 /// What a running daemon publishes for `corral status`.
@@ -135,12 +137,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .build();
     let tasks = Arc::new(TaskRunner::new(config.node.clone(), &config.data_dir, db.clone(), events.clone()).await?);
-    let liveness = Arc::new(crate::cluster::liveness::Liveness::default());
-    let cluster = ClusterHandle::open(db.clone(), liveness.clone()).await.context("starting the cluster store")?;
-    tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string()));
+    let cluster = ClusterHandle::open(db.clone()).await.context("starting the cluster store")?;
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
+    let gossip_port = if config.gossip_port == 0 { bound.port() } else { config.gossip_port };
+    let liveness = Arc::new(crate::cluster::liveness::Liveness::new(gossip_port));
+    tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string()));
     let state = AppState::new(AppInner {
         db: db.clone(),
         keys: std::sync::RwLock::new(keys),

@@ -5,39 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::{create, join, wait_status};
 use common::{Node, Options, Ticket};
-
-async fn create(node: &Node, t: &Ticket, name: &str, link0: &str) {
-    let (status, body) = node.post(t, "/cluster/config", &[("clustername", name), ("link0", link0)]).await;
-    assert_eq!(status, 200, "{body}");
-    let (exit, log) = node.wait_task(t, body["data"].as_str().unwrap()).await;
-    assert_eq!(exit, "OK", "{log:?}");
-}
-
-/// Ask `joiner` to join `peer`'s cluster; the task's exit status and log.
-async fn join(joiner: &Node, t: &Ticket, peer: &Node, fingerprint: &str, password: &str, link0: &str) -> (String, Vec<String>) {
-    let hostname = peer.addr.to_string();
-    let form = [("hostname", hostname.as_str()), ("password", password), ("fingerprint", fingerprint), ("link0", link0)];
-    let (status, body) = joiner.post(t, "/cluster/config/join", &form).await;
-    assert_eq!(status, 200, "{body}");
-    joiner.wait_task(t, body["data"].as_str().unwrap()).await
-}
-
-/// Wait until `node` reports `want` nodes online and the given quorum state.
-async fn wait_status(node: &Node, t: &Ticket, online: usize, quorate: i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, body) = node.get(t, "/cluster/status").await;
-        let entries = body["data"].as_array().cloned().unwrap_or_default();
-        let up = entries.iter().filter(|e| e["type"] == "node" && e["online"] == 1).count();
-        let q = entries.iter().find(|e| e["type"] == "cluster").map(|c| c["quorate"].as_i64().unwrap_or(-1));
-        if up == online && q == Some(quorate) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{} never reached {online} online / quorate {quorate}: {body}", node.addr);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn names(body: &serde_json::Value) -> Vec<String> {
     body["data"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()

@@ -47,6 +47,9 @@ enum Command {
         /// Directory holding the console bundle (`pkg/`); default: `site` beside the binary.
         #[arg(long, env = "CORRAL_SITE_ROOT")]
         site_root: Option<PathBuf>,
+        /// UDP port for cluster gossip on the link 0 address (0: the API's port number).
+        #[arg(long, env = "CORRAL_GOSSIP_PORT", default_value_t = crate::cluster::liveness::DEFAULT_GOSSIP_PORT)]
+        gossip_port: u16,
         /// Seconds between node status samples.
         #[arg(long, default_value_t = 10)]
         stats_interval: u64,
@@ -140,6 +143,7 @@ async fn serve(
     listen: SocketAddr,
     node_name: Option<String>,
     site_root: Option<PathBuf>,
+    gossip_port: u16,
     stats_interval: u64,
     auth_fail_delay_ms: u64,
 ) -> anyhow::Result<()> {
@@ -154,6 +158,7 @@ async fn serve(
         site_root: site_root.unwrap_or_else(default_site_root),
         auth_fail_delay: Duration::from_millis(auth_fail_delay_ms),
         stats_interval: Duration::from_secs(stats_interval.max(1)),
+        gossip_port,
     })
     .await
 }
@@ -176,8 +181,8 @@ pub fn main() -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             match cli.command {
-                Command::Serve { data, listen, node_name, site_root, stats_interval, auth_fail_delay_ms } => {
-                    serve(data, listen, node_name, site_root, stats_interval, auth_fail_delay_ms).await.map(|_| ExitCode::SUCCESS)
+                Command::Serve { data, listen, node_name, site_root, gossip_port, stats_interval, auth_fail_delay_ms } => {
+                    serve(data, listen, node_name, site_root, gossip_port, stats_interval, auth_fail_delay_ms).await.map(|_| ExitCode::SUCCESS)
                 }
                 Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
                 Command::Status { data } => status::run(&data.data_dir).await,

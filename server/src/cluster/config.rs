@@ -30,6 +30,13 @@ pub struct ClusterNode {
     pub api: String,
     /// SHA-256 fingerprint of its HTTPS certificate.
     pub fingerprint: String,
+    /// UDP port of its gossip member, on its link 0 address.
+    #[serde(default = "default_gossip_port")]
+    pub gossip_port: u16,
+}
+
+fn default_gossip_port() -> u16 {
+    super::liveness::DEFAULT_GOSSIP_PORT
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +147,7 @@ mod tests {
                 links: BTreeMap::from([(0, LinkSpec::parse("10.0.0.1").unwrap())]),
                 api: "https://10.0.0.1:8006".into(),
                 fingerprint: "AA".into(),
+                gossip_port: 5405,
             }],
         };
         let totem = cfg.totem();

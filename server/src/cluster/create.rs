@@ -93,6 +93,7 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
             links: req.links.clone(),
             api,
             fingerprint: state.fingerprint.clone(),
+            gossip_port: state.liveness.port,
         }],
     };
     log.line("Writing cluster configuration, CA and keys to the store").await;

@@ -43,6 +43,12 @@ pub struct Candidate {
     pub api: String,
     pub fingerprint: String,
     pub version: String,
+    #[serde(default = "default_gossip_port")]
+    pub gossip_port: u16,
+}
+
+fn default_gossip_port() -> u16 {
+    super::liveness::DEFAULT_GOSSIP_PORT
 }
 
 /// The peer's answer to phase 1.
@@ -117,6 +123,7 @@ pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(),
         links: who.links.clone(),
         api: who.api.clone(),
         fingerprint: who.fingerprint.clone(),
+        gossip_port: who.gossip_port,
     });
     config.config_version += 1;
     let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
@@ -209,6 +216,7 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
         api: create::api_url(state.listen, link0),
         fingerprint: state.fingerprint.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
+        gossip_port: state.liveness.port,
     };
     log.line(format!("Request addition of this node ('{}') to the cluster", me.name)).await;
     let mut form: Vec<(String, String)> = vec![
@@ -217,6 +225,7 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
         ("api".into(), me.api.clone()),
         ("fingerprint".into(), me.fingerprint.clone()),
         ("version".into(), me.version.clone()),
+        ("gossip_port".into(), me.gossip_port.to_string()),
     ];
     if let Some(id) = me.nodeid {
         form.push(("nodeid".into(), id.to_string()));

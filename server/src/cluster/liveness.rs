@@ -1,53 +1,121 @@
-//! Who is alive, until SWIM gossip takes over: every node pings every other configured node
-//! each second over the authenticated node-to-node channel, and a node counts as online while
-//! its last ping is younger than [`ONLINE_WINDOW`].
+//! Who is alive: this node's gossip member ([`corral_gossip`]), kept in step with the
+//! replicated node list. It binds UDP on the node's link 0 address once the node is in a
+//! cluster, seals datagrams with a key derived from the cluster authkey, and publishes the
+//! node's version, load and uptime. Everything that asks "is node X online?" asks here.
+//!
+//! Must not write to the store: gossip only observes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use base64::Engine;
+use corral_gossip::{CounterSnapshot, Gossip, GossipConfig, NodeStatus, PeerView};
 use sqlx::SqlitePool;
 
-use super::network::node_call;
+use super::config::KEY_AUTHKEY;
 use super::ClusterConfig;
 
-pub const PING_INTERVAL: Duration = Duration::from_secs(1);
-pub const ONLINE_WINDOW: Duration = Duration::from_secs(3);
+/// How often the member is brought in line with the node list and its status refreshed.
+const SYNC_INTERVAL: Duration = Duration::from_millis(500);
+/// PVE's corosync uses 5405-5412/udp; corral's gossip takes the first of them by default.
+pub const DEFAULT_GOSSIP_PORT: u16 = 5405;
 
-#[derive(Default)]
 pub struct Liveness {
-    last_seen: Mutex<HashMap<String, Instant>>,
+    /// UDP port of this node's gossip socket.
+    pub port: u16,
+    member: Mutex<Option<Gossip>>,
 }
 
 impl Liveness {
-    pub fn saw(&self, node: &str) {
-        self.last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(node.to_string(), Instant::now());
+    pub fn new(port: u16) -> Self {
+        Self { port, member: Mutex::new(None) }
     }
 
-    /// Nodes seen within the window, and `me`.
+    fn member(&self) -> std::sync::MutexGuard<'_, Option<Gossip>> {
+        self.member.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Nodes gossip holds alive, and `me`.
     pub fn online(&self, me: &str) -> BTreeSet<String> {
-        let now = Instant::now();
-        let mut out: BTreeSet<String> =
-            self.last_seen.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(_, t)| now.duration_since(**t) < ONLINE_WINDOW).map(|(n, _)| n.clone()).collect();
+        let mut out = self.member().as_ref().map(|g| g.alive()).unwrap_or_default();
         out.insert(me.to_string());
         out
     }
 
+    /// What gossip knows of every other configured node (empty while not clustered).
+    pub fn peers(&self) -> Vec<PeerView> {
+        self.member().as_ref().map(|g| g.peers()).unwrap_or_default()
+    }
+
+    pub fn counters(&self) -> Option<CounterSnapshot> {
+        self.member().as_ref().map(|g| g.counters())
+    }
+
+    /// The gossip address the member is bound to, if it runs.
+    pub fn bound(&self) -> Option<SocketAddr> {
+        self.member().as_ref().map(|g| g.local_addr())
+    }
+
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            version: env!("CARGO_PKG_VERSION").into(),
+            load: crate::host::proc_stats::read_loadavg()[0],
+            uptime: crate::host::proc_stats::read_uptime(),
+        }
+    }
+
     pub async fn run(self: std::sync::Arc<Self>, db: SqlitePool, me: String) {
-        let mut ticker = tokio::time::interval(PING_INTERVAL);
+        let mut ticker = tokio::time::interval(SYNC_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_error = String::new();
         loop {
             ticker.tick().await;
-            let Ok(Some(config)) = ClusterConfig::load(&db).await else { continue };
-            for node in config.nodes.iter().filter(|n| n.name != me) {
-                let peer = corral_consensus::NodeAddr { name: node.name.clone(), api: node.api.clone(), fingerprint: node.fingerprint.clone() };
-                let (db, me, name, live) = (db.clone(), me.clone(), node.name.clone(), self.clone());
-                tokio::spawn(async move {
-                    if node_call::<_, String>(&db, &peer, "ping", &me, ONLINE_WINDOW).await.is_ok() {
-                        live.saw(&name);
-                    }
-                });
+            if let Err(err) = self.sync(&db, &me).await {
+                let text = format!("{err:#}");
+                if text != last_error {
+                    tracing::warn!("gossip: {text}");
+                    last_error = text;
+                }
+            } else {
+                last_error.clear();
             }
         }
     }
+
+    async fn sync(&self, db: &SqlitePool, me: &str) -> anyhow::Result<()> {
+        let config = ClusterConfig::load(db).await?;
+        let Some(config) = config.filter(|c| c.node(me).is_some()) else {
+            self.member().take();
+            return Ok(());
+        };
+        let node = config.node(me).expect("checked above");
+        let bind = gossip_addr(node).ok_or_else(|| anyhow::anyhow!("node {me} has no link 0 address"))?;
+        if self.bound() != Some(bind) {
+            self.member().take();
+            let authkey = read_authkey(db).await?;
+            let gossip = Gossip::start(GossipConfig { node: me.to_string(), bind, authkey, status: self.status() })
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind UDP {bind}: {e}"))?;
+            tracing::info!(%bind, "gossip member started");
+            *self.member() = Some(gossip);
+        }
+        let peers = config.nodes.iter().filter(|n| n.name != me).filter_map(|n| Some((n.name.clone(), gossip_addr(n)?))).collect();
+        if let Some(g) = self.member().as_ref() {
+            g.set_peers(peers);
+            g.set_status(self.status());
+        }
+        Ok(())
+    }
+}
+
+fn gossip_addr(node: &super::config::ClusterNode) -> Option<SocketAddr> {
+    Some(SocketAddr::new(node.links.get(&0)?.address, node.gossip_port))
+}
+
+async fn read_authkey(db: &SqlitePool) -> anyhow::Result<Vec<u8>> {
+    let value = corral_consensus::read(db, KEY_AUTHKEY).await?.ok_or_else(|| anyhow::anyhow!("the cluster authkey is not in the store yet"))?;
+    let text = value.as_str().ok_or_else(|| anyhow::anyhow!("the cluster authkey is not a string"))?;
+    Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
 }

@@ -12,21 +12,16 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapsho
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::SqlitePool;
-use std::sync::Arc;
-
-use super::liveness::Liveness;
 
 use super::config::KEY_AUTHKEY;
 use super::peer_client::{node_auth_key, shared_pinned_client, sign_node_call, NODE_AUTH_HEADER};
 
 pub struct PeerNetwork {
     pub db: SqlitePool,
-    pub liveness: Arc<Liveness>,
 }
 
 pub struct PeerClient {
     db: SqlitePool,
-    liveness: Arc<Liveness>,
     target_id: u64,
     target: NodeAddr,
 }
@@ -34,7 +29,7 @@ pub struct PeerClient {
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerClient {
-        PeerClient { db: self.db.clone(), liveness: self.liveness.clone(), target_id: target, target: node.clone() }
+        PeerClient { db: self.db.clone(), target_id: target, target: node.clone() }
     }
 }
 
@@ -76,10 +71,6 @@ impl PeerClient {
     ) -> Result<Resp, RPCError<u64, NodeAddr, E>> {
         let timeout = option.hard_ttl().max(Duration::from_millis(500));
         let answer = node_call::<Req, Result<Resp, E>>(&self.db, &self.target, what, request, timeout).await;
-        if answer.is_ok() {
-            // An answer proves the peer alive; the leader's heartbeats keep this fresh.
-            self.liveness.saw(&self.target.name);
-        }
         match answer {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(self.target_id, self.target.clone(), remote))),

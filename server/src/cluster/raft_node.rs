@@ -16,12 +16,19 @@ use super::ClusterError;
 
 /// How long a write may wait for the leader and a quorum before it is refused.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between attempts while a write waits for a leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+enum Attempt {
+    Retry(String),
+    Final(ClusterError),
+}
+
 /// Adding a member includes copying the whole store to it.
 pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct ClusterHandle {
     db: SqlitePool,
-    liveness: Arc<super::liveness::Liveness>,
     raft: RwLock<Option<(NodeId, Raft)>>,
 }
 
@@ -43,8 +50,8 @@ fn raft_config() -> anyhow::Result<Arc<openraft::Config>> {
 
 impl ClusterHandle {
     /// Open the handle; a node that was in a cluster starts its Raft again.
-    pub async fn open(db: SqlitePool, liveness: Arc<super::liveness::Liveness>) -> anyhow::Result<Arc<Self>> {
-        let handle = Arc::new(Self { db: db.clone(), liveness, raft: RwLock::new(None) });
+    pub async fn open(db: SqlitePool) -> anyhow::Result<Arc<Self>> {
+        let handle = Arc::new(Self { db: db.clone(), raft: RwLock::new(None) });
         if let Some(id) = local_node_id(&db).await? {
             handle.start(id).await?;
         }
@@ -52,7 +59,7 @@ impl ClusterHandle {
     }
 
     async fn start(&self, id: NodeId) -> anyhow::Result<Raft> {
-        let network = PeerNetwork { db: self.db.clone(), liveness: self.liveness.clone() };
+        let network = PeerNetwork { db: self.db.clone() };
         let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
         Ok(raft)
@@ -99,25 +106,50 @@ impl ClusterHandle {
         Ok((raft, Some(node.ok_or(ClusterError::NoQuorum)?)))
     }
 
-    /// Commit a change through Raft, on the leader (forwarded there from a follower). Without a
+    /// Commit a change through Raft, on the leader (forwarded there from a follower). While
+    /// there is no leader (an election after the leader died) the write is retried; without a
     /// leader and quorum within [`WRITE_TIMEOUT`] this is PVE's "cluster not ready - no quorum?".
+    /// Retrying a forwarded write whose answer was lost is safe: operations are puts and deletes.
     pub async fn write(&self, command: Command) -> Result<CommandResult, ClusterError> {
-        let work = async {
-            match self.leader().await? {
-                (raft, None) => raft.client_write(command).await.map(|r| r.data).map_err(|err| {
-                    tracing::warn!(%err, "cluster write refused");
-                    ClusterError::NoQuorum
-                }),
-                (_, Some(leader)) => node_call::<_, Result<CommandResult, String>>(&self.db, &leader, "write", &command, WRITE_TIMEOUT)
-                    .await
-                    .map_err(|err| {
-                        tracing::warn!(%err, "forwarding a write to the leader failed");
-                        ClusterError::NoQuorum
-                    })?
-                    .map_err(ClusterError::Refused),
+        let deadline = tokio::time::Instant::now() + WRITE_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.try_write(&command, left)).await {
+                Ok(Ok(result)) => return Ok(result),
+                Ok(Err(Attempt::Final(err))) => return Err(err),
+                Ok(Err(Attempt::Retry(why))) => tracing::debug!(%why, "cluster write: retrying"),
+                Err(_) => {
+                    tracing::warn!("cluster write: no leader with quorum within {WRITE_TIMEOUT:?}");
+                    return Err(ClusterError::NoQuorum);
+                }
             }
-        };
-        tokio::time::timeout(WRITE_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
+            if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(ClusterError::NoQuorum);
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    async fn try_write(&self, command: &Command, left: Duration) -> Result<CommandResult, Attempt> {
+        match self.leader().await {
+            Err(ClusterError::NoQuorum) => Err(Attempt::Retry("no leader known".into())),
+            Err(err) => Err(Attempt::Final(err)),
+            Ok((raft, None)) => raft.client_write(command.clone()).await.map(|r| r.data).map_err(|err| match err {
+                openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => {
+                    Attempt::Retry("leadership moved".into())
+                }
+                err => {
+                    tracing::warn!(%err, "cluster write refused");
+                    Attempt::Final(ClusterError::NoQuorum)
+                }
+            }),
+            Ok((_, Some(leader))) => match node_call::<_, Result<CommandResult, String>>(&self.db, &leader, "write", command, left).await {
+                Ok(Ok(result)) => Ok(result),
+                Ok(Err(text)) if text == ClusterError::NoQuorum.to_string() => Err(Attempt::Final(ClusterError::NoQuorum)),
+                Ok(Err(text)) => Err(Attempt::Final(ClusterError::Refused(text))),
+                Err(err) => Err(Attempt::Retry(format!("forwarding to the leader {}: {err}", leader.name))),
+            },
+        }
     }
 
     /// Make `id` a voting member: the leader first brings it up to date as a learner.

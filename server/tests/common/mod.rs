@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod cluster;
+
 pub const ROOT_PASSWORD: &str = "test-root-pw";
 
 pub struct Node {
@@ -60,7 +62,7 @@ impl Node {
         let mut cmd = corral();
         cmd.args(["serve", "--data-dir"])
             .arg(dir)
-            .args(["--listen", opts.listen, "--node-name", opts.node_name, "--auth-fail-delay-ms", "20", "--stats-interval", "1"])
+            .args(["--listen", opts.listen, "--node-name", opts.node_name, "--auth-fail-delay-ms", "20", "--stats-interval", "1", "--gossip-port", "0"])
             .env("CORRAL_LOG", std::env::var("CORRAL_TEST_LOG").unwrap_or_else(|_| "warn,openraft=off".into()))
             .arg("--site-root")
             .arg(dir.join("no-site"))

@@ -2,6 +2,7 @@
 //! shapes.
 
 pub mod config;
+pub mod gossip;
 pub mod log;
 pub mod raft;
 pub mod resources;
@@ -14,13 +15,14 @@ use axum::Router;
 use crate::state::AppState;
 
 async fn index() -> axum::Json<serde_json::Value> {
-    super::listing("name", &["config", "log", "resources", "status", "tasks"])
+    super::listing("name", &["config", "gossip", "log", "resources", "status", "tasks"])
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/status", get(status::get_status))
+        .route("/gossip", get(gossip::get_gossip))
         .merge(config::router())
         .merge(raft::router())
         .route("/resources", get(resources::get_resources))

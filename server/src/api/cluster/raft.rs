@@ -1,5 +1,4 @@
-//! `/cluster/raft/*`: node-to-node calls (Raft RPCs, forwarded writes and membership changes,
-//! liveness pings). Not part of PVE's API; callers must carry the node-to-node MAC.
+//! `/cluster/raft/*`: node-to-node calls (Raft RPCs, forwarded writes and membership changes). Not part of PVE's API; callers must carry the node-to-node MAC.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OriginalUri, Request, State};
@@ -48,14 +47,7 @@ fn answer<T: serde::Serialize>(value: T) -> Json<Value> {
 }
 
 async fn append(State(state): State<AppState>, NodeCall(req): NodeCall<AppendEntriesRequest<TypeConfig>>) -> Result<Json<Value>, ApiError> {
-    let raft = raft(&state).await?;
-    // The leader's heartbeats prove it alive to its followers.
-    if let Some(leader) = req.vote.leader_id().voted_for() {
-        if let Some(node) = raft.metrics().borrow().membership_config.membership().get_node(&leader) {
-            state.liveness.saw(&node.name);
-        }
-    }
-    Ok(answer(raft.append_entries(req).await))
+    Ok(answer(raft(&state).await?.append_entries(req).await))
 }
 
 async fn vote(State(state): State<AppState>, NodeCall(req): NodeCall<VoteRequest<u64>>) -> Result<Json<Value>, ApiError> {
@@ -86,11 +78,6 @@ async fn remove_member(State(state): State<AppState>, NodeCall(id): NodeCall<u64
     answer(result)
 }
 
-async fn ping(State(state): State<AppState>, NodeCall(from): NodeCall<String>) -> Json<Value> {
-    state.liveness.saw(&from);
-    answer(state.node.to_string())
-}
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/raft/append", post(append))
@@ -98,7 +85,6 @@ pub fn router() -> Router<AppState> {
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/write", post(write))
         .route("/raft/add-member", post(add_member))
-        .route("/raft/ping", post(ping))
         .route("/raft/remove-member", post(remove_member))
         .route("/raft/join", post(join))
 }

@@ -47,11 +47,14 @@ pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, p
     Ok(crate::api::data(out))
 }
 
-/// The other members of the cluster: online or offline as liveness sees them. Their load figures
-/// arrive with gossip; until then only the state is known.
+/// The other members of the cluster: online or offline as gossip sees them, with the uptime
+/// their gossip status carries (their load figures come from the node itself, through
+/// `/nodes/{node}/status`).
 async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<ClusterResource>> {
     let Some(config) = crate::cluster::ClusterConfig::load(&state.db).await? else { return Ok(Vec::new()) };
     let online = state.liveness.online(state.node.as_str());
+    let peers = state.liveness.peers();
+    let uptime = |name: &str| peers.iter().find(|p| p.node == name && p.alive).and_then(|p| p.status.as_ref()).map(|s| s.uptime);
     Ok(config
         .nodes
         .iter()
@@ -68,7 +71,7 @@ async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<C
             maxmem: None,
             disk: None,
             maxdisk: None,
-            uptime: None,
+            uptime: uptime(&n.name),
             level: Some(String::new()),
         })
         .collect())

@@ -31,6 +31,7 @@ const ADD_SCHEMA: &[crate::api::params::Prop] = {
         required("api", Kind::Str { max_len: 256 }),
         required("fingerprint", Kind::Str { max_len: 95 }),
         required("version", Kind::Str { max_len: 32 }),
+        optional("gossip_port", Kind::Int { min: 1, max: 65535 }),
     ]
 };
 
@@ -41,6 +42,7 @@ struct AddParams {
     api: String,
     fingerprint: String,
     version: String,
+    gossip_port: Option<u16>,
     #[serde(flatten)]
     rest: std::collections::BTreeMap<String, Value>,
 }
@@ -59,7 +61,7 @@ pub async fn add_node(
     auth.require_root()?;
     let name = corral_api_types::NodeName::parse(&node).map_err(|e| ApiError::param("node", e.to_string()))?;
     let links = super::parse_links(&p.rest)?;
-    let who = Candidate { name: name.to_string(), nodeid: p.nodeid, votes: p.votes.unwrap_or(1), links, api: p.api, fingerprint: p.fingerprint, version: p.version };
+    let who = Candidate { name: name.to_string(), nodeid: p.nodeid, votes: p.votes.unwrap_or(1), links, api: p.api, fingerprint: p.fingerprint, version: p.version, gossip_port: p.gossip_port.unwrap_or(crate::cluster::liveness::DEFAULT_GOSSIP_PORT) };
     let (config, nodeid) = admit(&state, &who).await?;
     let authkey = corral_consensus::read(&state.db, crate::cluster::config::KEY_AUTHKEY).await?.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     Ok(crate::api::data(Admission { nodeid, clustername: config.name, corosync_authkey: authkey }))
