@@ -25,10 +25,11 @@ apt_install() {
   fi
 }
 
-packages=(gcc pkg-config brotli gzip ca-certificates)
+packages=(gcc pkg-config brotli gzip ca-certificates openssh-client)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ $with_tests = 1 ]; then
-  packages+=(chromium python3-venv)
+  # the lab (lab/lab.sh): namespaces, partitions, one sshd per node
+  packages+=(chromium python3-venv iproute2 iptables openssh-server)
 fi
 apt_install "${packages[@]}"
 

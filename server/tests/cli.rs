@@ -119,3 +119,47 @@ async fn cluster_create_status_and_join_info_from_the_command_line() {
     assert!(!ok);
     assert!(err.contains("clustername:"), "{err}");
 }
+
+/// `corral cluster join` with a password on stdin; `input` is what stdin gets.
+fn join_with_stdin(dir: &std::path::Path, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = corral()
+        .args(["cluster", "--data-dir"])
+        .arg(dir)
+        .arg("join")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn cluster_join_from_the_command_line_with_pasted_join_information() {
+    let n1 = Node::start_with(Options::named("cli1", "127.0.8.1:0"));
+    let (ok, out, err) = run(&n1.dir, &["create", "clijoin", "--link0", "127.0.8.1"]);
+    assert!(ok, "{out}{err}");
+    let (_, info, _) = run(&n1.dir, &["join-info"]);
+    let n2 = Node::start_with(Options::named("cli2", "127.0.8.2:0"));
+
+    let (ok, out, err) = join_with_stdin(&n2.dir, &[info.trim(), "--link0", "127.0.8.2"], "wrong-password\n");
+    assert!(!ok, "{out}");
+    assert!(err.contains("TASK ERROR") || out.contains("TASK ERROR"), "{out}{err}");
+    let (_, out, _) = run(&n2.dir, &["status"]);
+    assert_eq!(out.trim(), "Standalone node - no cluster defined", "a refused join changes nothing");
+
+    let (ok, out, err) = join_with_stdin(&n2.dir, &[info.trim(), "--link0", "127.0.8.2"], &format!("{}\n", ROOT_PASSWORD));
+    assert!(ok, "{out}{err}");
+    assert!(out.trim_end().ends_with("TASK OK"), "{out}");
+    let (_, out, _) = run(&n2.dir, &["status"]);
+    assert!(out.contains("Nodes:            2"), "{out}");
+    assert!(out.contains("cli2 (local)"), "{out}");
+
+    let (ok, _, err) = join_with_stdin(&n2.dir, &["127.0.8.1"], "x\n");
+    assert!(!ok);
+    assert!(err.contains("--fingerprint is required"), "{err}");
+}

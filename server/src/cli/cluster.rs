@@ -91,3 +91,51 @@ pub async fn delnode(data_dir: &Path, name: &str) -> anyhow::Result<()> {
     println!("node '{name}' removed from the cluster");
     Ok(())
 }
+
+pub struct JoinArgs {
+    /// The peer's address, or the encoded Join Information (which carries address and fingerprint).
+    pub peer: String,
+    pub fingerprint: Option<String>,
+    pub links: Vec<(u8, String)>,
+    pub nodeid: Option<u64>,
+    pub votes: Option<u32>,
+}
+
+/// Join this node to a cluster (like `pvecm add`): asks for the peer's root password on a
+/// terminal, or reads it as one line from stdin; prints the task log.
+pub async fn join(data_dir: &Path, args: JoinArgs) -> anyhow::Result<()> {
+    let (hostname, fingerprint) = match EncodedJoinInfo::decode(&args.peer) {
+        Some(info) => (info.ip_address, args.fingerprint.unwrap_or(info.fingerprint)),
+        None => {
+            let fp = args.fingerprint.ok_or_else(|| anyhow::anyhow!("--fingerprint is required unless the argument is the encoded Join Information"))?;
+            (args.peer, fp)
+        }
+    };
+    let api = LocalApi::connect(data_dir).await?;
+    let password = read_peer_password(&hostname)?;
+    let mut form = vec![("hostname", hostname), ("fingerprint", fingerprint), ("password", password)];
+    let keys: Vec<String> = args.links.iter().map(|(n, _)| format!("link{n}")).collect();
+    for ((_, addr), key) in args.links.iter().zip(&keys) {
+        form.push((key.as_str(), addr.clone()));
+    }
+    if let Some(id) = args.nodeid {
+        form.push(("nodeid", id.to_string()));
+    }
+    if let Some(votes) = args.votes {
+        form.push(("votes", votes.to_string()));
+    }
+    let upid = api.post("/cluster/config/join", &form).await?;
+    let upid = upid.as_str().unwrap_or_default().to_string();
+    println!("task {upid}");
+    api.follow_task(&upid).await
+}
+
+fn read_peer_password(peer: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password(format!("Please enter superuser (root) password for '{peer}': "))?);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}

@@ -98,6 +98,28 @@ enum ClusterCommand {
         #[arg(long)]
         votes: Option<u32>,
     },
+    /// Join this node to an existing cluster (like `pvecm add`). The peer's root password is
+    /// asked on the terminal, or read as one line from stdin.
+    Join {
+        /// The peer's address (`ip` or `ip:port`), or the encoded Join Information copied from
+        /// the cluster (it carries the address and the fingerprint).
+        peer: String,
+        /// SHA-256 fingerprint of the peer's certificate (taken from the Join Information if given).
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// This node's address on cluster link 0 (default: its listen or first non-loopback address).
+        #[arg(long)]
+        link0: Option<String>,
+        /// This node's address on cluster link 1.
+        #[arg(long)]
+        link1: Option<String>,
+        /// Ask for this node id.
+        #[arg(long)]
+        nodeid: Option<u64>,
+        /// This node's quorum votes (default 1).
+        #[arg(long)]
+        votes: Option<u32>,
+    },
     /// Cluster, quorum and membership information (like `pvecm status`).
     Status,
     /// Print the encoded Join Information to paste on a joining node.
@@ -168,6 +190,10 @@ async fn run_cluster(data_dir: &std::path::Path, command: ClusterCommand) -> any
         ClusterCommand::Create { name, link0, link1, nodeid, votes } => {
             let links = [(0u8, link0), (1u8, link1)].into_iter().filter_map(|(n, a)| a.map(|a| (n, a))).collect();
             cluster::create(data_dir, cluster::CreateArgs { name, links, nodeid, votes }).await
+        }
+        ClusterCommand::Join { peer, fingerprint, link0, link1, nodeid, votes } => {
+            let links = [(0u8, link0), (1u8, link1)].into_iter().filter_map(|(n, a)| a.map(|a| (n, a))).collect();
+            cluster::join(data_dir, cluster::JoinArgs { peer, fingerprint, links, nodeid, votes }).await
         }
         ClusterCommand::Status => cluster::status(data_dir).await,
         ClusterCommand::JoinInfo => cluster::join_info(data_dir).await,
