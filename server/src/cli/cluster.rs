@@ -70,7 +70,7 @@ pub async fn status(data_dir: &Path) -> anyhow::Result<()> {
         let name = n["name"].as_str().unwrap_or_default();
         let local = if n["local"] == 1 { " (local)" } else { "" };
         let online = if n["online"] == 1 { "yes" } else { "no" };
-        println!("{:>8} {:>6} {:<8} {name}{local}", n["nodeid"], votes_of(name), online);
+        println!("{:>8} {:>6} {:<8} {name}{local}", n["nodeid"].as_i64().unwrap_or(0), votes_of(name), online);
     }
     Ok(())
 }
