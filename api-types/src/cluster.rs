@@ -13,6 +13,9 @@ pub enum ClusterStatusEntry {
         version: u64,
         #[serde(with = "crate::pve_bool")]
         quorate: bool,
+        /// corral only: the node this node knows as the configuration store's (Raft) leader.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        leader: Option<String>,
     },
     Node {
         id: String,

@@ -69,6 +69,14 @@ impl ClusterHandle {
         self.raft.read().await.clone()
     }
 
+    /// The name of the Raft leader as this node knows it.
+    pub async fn leader_name(&self) -> Option<String> {
+        let (_, raft) = self.raft().await?;
+        let leader = raft.current_leader().await?;
+        let name = raft.metrics().borrow().membership_config.membership().get_node(&leader).map(|n| n.name.clone());
+        name
+    }
+
     /// Become the first member of a new cluster with Raft node id `id`.
     pub async fn bootstrap(&self, id: NodeId, me: NodeAddr) -> Result<(), ClusterError> {
         if self.raft.read().await.is_some() {

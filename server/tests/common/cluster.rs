@@ -21,7 +21,7 @@ pub async fn join(joiner: &Node, t: &Ticket, peer: &Node, fingerprint: &str, pas
 }
 
 /// Wait until `node` reports `online` nodes online and the given quorum state.
-pub async fn wait_status(node: &Node, t: &Ticket, online: usize, quorate: i64) {
+pub async fn wait_status(node: &super::Endpoint, t: &Ticket, online: usize, quorate: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, body) = node.get(t, "/cluster/status").await;
@@ -60,7 +60,7 @@ pub async fn cluster_of(members: &[(&'static str, &'static str)]) -> (Vec<Node>,
 
 /// Ask `node` for `path` until `cond` holds on the answer's `data`; panic with `what` (and the
 /// last answer) after a generous deadline.
-pub async fn wait_data(node: &Node, t: &Ticket, path: &str, what: &str, mut cond: impl FnMut(&serde_json::Value) -> bool) -> serde_json::Value {
+pub async fn wait_data(node: &super::Endpoint, t: &Ticket, path: &str, what: &str, mut cond: impl FnMut(&serde_json::Value) -> bool) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, body) = node.get(t, path).await;

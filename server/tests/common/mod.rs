@@ -11,15 +11,29 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod cluster;
+pub mod lab;
 
 pub const ROOT_PASSWORD: &str = "test-root-pw";
 
-pub struct Node {
-    pub child: Child,
+/// Where a node's API answers, and its data dir (for its CA): enough to talk to it.
+pub struct Endpoint {
     pub addr: SocketAddr,
     pub fingerprint: String,
     pub dir: PathBuf,
+}
+
+/// A daemon this test started (and kills when dropped).
+pub struct Node {
+    pub child: Child,
+    endpoint: Endpoint,
     _tmp: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Node {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 pub struct Options {
@@ -87,11 +101,20 @@ impl Node {
             if let Some(rest) = line.split("listening on https://").nth(1) {
                 let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
                 let fingerprint = rest.split("fingerprint ").nth(1).unwrap().trim_end_matches(')').to_string();
-                return Node { child, addr, fingerprint, dir: dir.to_path_buf(), _tmp: None };
+                return Node { child, endpoint: Endpoint { addr, fingerprint, dir: dir.to_path_buf() }, _tmp: None };
             }
         }
     }
 
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+
+}
+
+impl Endpoint {
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{}", self.addr, path)
     }
@@ -161,12 +184,6 @@ impl Node {
             assert!(std::time::Instant::now() < deadline, "task {upid} still running after 60 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().unwrap()
     }
 
     /// The raw HTTP/1.1 status line of a request (reqwest hides custom reason phrases).

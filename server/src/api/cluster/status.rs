@@ -38,6 +38,7 @@ pub async fn get_status(auth: Authenticated, State(state): State<AppState>, para
         nodes: config.nodes.len() as u32,
         version: config.config_version,
         quorate: quorum::config_is_quorate(&config, &online),
+        leader: state.cluster.leader_name().await,
     }];
     for node in &config.nodes {
         entries.push(ClusterStatusEntry::Node {

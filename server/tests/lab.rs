@@ -1,0 +1,144 @@
+//! Faults on real separate nodes (lab/lab.sh: network namespaces, one address each): a
+//! partition leaves the minority read-only and heals into one history; killing the Raft leader
+//! during concurrent writes loses no acknowledged write.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::wait_data;
+use common::lab::{self, Lab};
+use common::{Endpoint, Ticket};
+
+fn quorate(d: &serde_json::Value) -> Option<bool> {
+    d.as_array()?.iter().find(|e| e["type"] == "cluster").map(|c| c["quorate"] == 1)
+}
+
+async fn token_ids(node: &Endpoint, t: &Ticket) -> BTreeSet<String> {
+    let (_, body) = node.get(t, "/access/users/root@pam/token").await;
+    body["data"].as_array().map(|l| l.iter().filter_map(|t| t["tokenid"].as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+async fn add_token(node: &Endpoint, t: &Ticket, id: &str) -> (u16, serde_json::Value) {
+    node.post(t, &format!("/access/users/root@pam/token/{id}"), &[("privsep", "0")]).await
+}
+
+async fn clustered_lab(name: &str, subnet: &str) -> (Lab, Ticket) {
+    let lab = Lab::up(name, subnet, 3);
+    lab.sh(&["cluster"]);
+    let t = lab.nodes[0].login().await;
+    for node in &lab.nodes {
+        wait_data(node, &t, "/cluster/status", "three nodes online and quorate", |d| {
+            quorate(d) == Some(true) && d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3
+        })
+        .await;
+    }
+    (lab, t)
+}
+
+#[tokio::test]
+async fn a_partitioned_minority_is_read_only_and_healing_gives_one_history() {
+    if !lab::available() {
+        return;
+    }
+    let (lab, t) = clustered_lab("part", "10.77.11").await;
+    let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
+    lab.sh(&["partition", "n1", "n2,n3"]);
+    wait_data(n1, &t, "/cluster/status", "n1 not quorate", |d| quorate(d) == Some(false)).await;
+    wait_data(n2, &t, "/cluster/status", "n2 quorate without n1", |d| {
+        quorate(d) == Some(true) && d.as_array().unwrap().iter().any(|e| e["name"] == "n1" && e["online"] == 0)
+    })
+    .await;
+
+    // The minority still answers reads (with the ticket issued before the split) but refuses writes.
+    let (status, body) = n1.get(&t, "/cluster/config/nodes").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 3);
+    let (status, body) = add_token(n1, &t, "minority").await;
+    assert_eq!((status, body["message"].as_str()), (500, Some("cluster not ready - no quorum?\n")), "{body}");
+    // The majority writes.
+    let (status, body) = add_token(n2, &t, "majority").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(token_ids(n3, &t).await.contains("majority"));
+    assert!(!token_ids(n1, &t).await.contains("majority"), "the minority cannot have heard of it yet");
+
+    lab.sh(&["heal"]);
+    wait_data(n1, &t, "/access/users/root@pam/token", "the majority's write on n1", |d| {
+        d.as_array().is_some_and(|l| l.iter().any(|t| t["tokenid"] == "majority"))
+    })
+    .await;
+    wait_data(n1, &t, "/cluster/status", "n1 quorate again", |d| quorate(d) == Some(true)).await;
+    let histories = [token_ids(n1, &t).await, token_ids(n2, &t).await, token_ids(n3, &t).await];
+    assert!(!histories[0].contains("minority"), "the refused write never appears");
+    assert!(histories.iter().all(|h| *h == histories[0]), "one history: {histories:?}");
+    let (status, _) = add_token(n1, &t, "after-heal").await;
+    assert_eq!(status, 200, "the healed node writes again");
+}
+
+/// Write tokens `w-<node>-<k>` on `node` until `stop`; the ids the cluster acknowledged.
+async fn writer(node: Endpoint, t: Ticket, name: &'static str, stop: Arc<Mutex<bool>>, acked: Arc<Mutex<Vec<String>>>) {
+    for k in 0.. {
+        if *stop.lock().unwrap() {
+            return;
+        }
+        let id = format!("w-{name}-{k}");
+        let request = node.client().post(node.api(&format!("/access/users/root@pam/token/{id}"))).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf).form(&[("privsep", "0")]);
+        match request.timeout(Duration::from_secs(15)).send().await {
+            Ok(resp) if resp.status() == 200 => acked.lock().unwrap().push(id),
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await, // node down: keep trying, it may come back
+        }
+    }
+}
+
+#[tokio::test]
+async fn killing_the_leader_during_concurrent_writes_loses_no_acknowledged_write() {
+    if !lab::available() {
+        return;
+    }
+    let (lab, t) = clustered_lab("lead", "10.77.12").await;
+    let (_, status) = lab.nodes[1].get(&t, "/cluster/status").await;
+    let leader = status["data"][0]["leader"].as_str().expect("a leader is known").to_string();
+
+    let stop = Arc::new(Mutex::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for (i, name) in ["n1", "n2", "n3"].into_iter().enumerate() {
+        let node = Endpoint { addr: lab.nodes[i].addr, fingerprint: lab.nodes[i].fingerprint.clone(), dir: lab.nodes[i].dir.clone() };
+        let t = Ticket { ticket: t.ticket.clone(), csrf: t.csrf.clone() };
+        writers.push(tokio::spawn(writer(node, t, name, stop.clone(), acked.clone())));
+    }
+    let count = |acked: &Arc<Mutex<Vec<String>>>| acked.lock().unwrap().len();
+    let wait_acks = |n: usize, what: &'static str| {
+        let acked = acked.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while count(&acked) < n {
+                assert!(Instant::now() < deadline, "only {} writes acknowledged, waiting for {n} ({what})", count(&acked));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_acks(15, "before the kill").await;
+    lab.sh(&["poweroff", &leader]);
+    let at_kill = count(&acked);
+    // Acknowledged after the leader died: only a newly elected leader can have committed these.
+    wait_acks(at_kill + 15, "after the kill, from the survivors").await;
+    *stop.lock().unwrap() = true;
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    lab.sh(&["poweron", &leader]);
+    let acked: BTreeSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    for node in &lab.nodes {
+        let want = acked.clone();
+        wait_data(node, &t, "/access/users/root@pam/token", "every acknowledged write", move |d| {
+            let have: BTreeSet<String> = d.as_array().map(|l| l.iter().filter_map(|t| t["tokenid"].as_str().map(String::from)).collect()).unwrap_or_default();
+            want.is_subset(&have)
+        })
+        .await;
+    }
+}
