@@ -16,6 +16,9 @@ pub enum ClusterStatusEntry {
         /// corral only: the node this node knows as the configuration store's (Raft) leader.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         leader: Option<String>,
+        /// corral only: the votes quorum is counted against (those of the Raft voters).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        expected_votes: Option<u32>,
     },
     Node {
         id: String,

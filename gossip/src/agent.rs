@@ -28,6 +28,8 @@ pub struct NodeStatus {
     pub load: f64,
     /// Seconds since the host booted.
     pub uptime: u64,
+    /// The node's cluster epoch (see `corral cluster expected`).
+    pub epoch: u64,
 }
 
 pub struct GossipConfig {

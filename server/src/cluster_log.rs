@@ -10,6 +10,7 @@ use crate::auth::unix_now;
 use crate::events::Event;
 use crate::state::AppState;
 
+pub const PRI_WARNING: u8 = 4;
 pub const PRI_INFO: u8 = 6;
 /// How many of its latest entries each node publishes.
 pub const PUBLISHED: i64 = 50;
@@ -42,7 +43,7 @@ pub async fn append(state: &AppState, pri: u8, tag: &str, user: &str, msg: &str)
 async fn publish(state: &AppState) {
     // Without quorum the write would only wait out its timeout; the next entry takes this one along.
     let Ok(Some(config)) = crate::cluster::ClusterConfig::load(&state.db).await else { return };
-    if !state.sees_quorum(&config) {
+    if !state.sees_quorum(&config).await {
         return;
     }
     let Ok(latest) = local(&state.db, PUBLISHED).await else { return };

@@ -161,6 +161,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         leptos,
     });
     tokio::spawn(stats.run(config.node.to_string(), events));
+    tokio::spawn(crate::cluster::epoch::watch(state.clone()));
 
     let store = SqliteStore::new(db.clone());
     tokio::spawn(tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(store.clone(), Duration::from_secs(600)));

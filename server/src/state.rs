@@ -52,9 +52,10 @@ impl AppInner {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Whether the nodes this node sees alive hold a majority of `config`'s votes.
-    pub fn sees_quorum(&self, config: &crate::cluster::ClusterConfig) -> bool {
-        crate::cluster::quorum::config_is_quorate(config, &self.liveness.online(self.node.as_str()))
+    /// Whether the voters this node sees alive hold a majority of the expected votes.
+    pub async fn sees_quorum(&self, config: &crate::cluster::ClusterConfig) -> bool {
+        let voters = self.cluster.voters().await;
+        crate::cluster::quorum::config_is_quorate(config, voters.as_ref(), &self.liveness.online(self.node.as_str()))
     }
 
     pub fn set_keys(&self, keys: AuthKeys) {

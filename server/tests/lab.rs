@@ -142,3 +142,54 @@ async fn killing_the_leader_during_concurrent_writes_loses_no_acknowledged_write
         .await;
     }
 }
+
+#[tokio::test]
+async fn expected_one_after_losing_two_nodes_and_the_others_resync_when_back() {
+    if !lab::available() {
+        return;
+    }
+    let (lab, t) = clustered_lab("exp", "10.77.13").await;
+    let n1 = lab.node("n1");
+    let (status, _) = add_token(n1, &t, "before").await;
+    assert_eq!(status, 200);
+    lab.sh(&["poweroff", "n2"]);
+    lab.sh(&["poweroff", "n3"]);
+    wait_data(n1, &t, "/cluster/status", "n1 alone, not quorate", |d| quorate(d) == Some(false)).await;
+    let (status, body) = add_token(n1, &t, "refused").await;
+    assert_eq!((status, body["message"].as_str()), (500, Some("cluster not ready - no quorum?\n")));
+
+    // Bad values are refused without changing anything.
+    for (value, why) in [("0", "expected"), ("4", "between 1 and 3"), ("x", "expected")] {
+        let (status, body) = n1.post(&t, "/cluster/config/expected", &[("expected", value)]).await;
+        assert!(status == 400 || status == 500, "{value}: {body}");
+        assert!(body.to_string().contains(why), "{value}: {body}");
+    }
+    let out = lab.sh(&["corral", "n1", "cluster", "expected", "1"]);
+    assert!(out.contains("cluster epoch 1"), "{out}");
+    let status = wait_data(n1, &t, "/cluster/status", "n1 quorate with expected 1", |d| quorate(d) == Some(true)).await;
+    assert_eq!(status[0]["expected_votes"], 1);
+    let (status, body) = add_token(n1, &t, "survivor").await;
+    assert_eq!(status, 200, "the survivor writes: {body}");
+    let (_, log) = n1.get(&t, "/cluster/log").await;
+    assert!(log["data"].as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap().contains("expected votes forced to 1")), "{log}");
+    // Once quorate, expected votes cannot be forced again.
+    let (status, body) = n1.post(&t, "/cluster/config/expected", &[("expected", "1")]).await;
+    assert_eq!(status, 500);
+    assert!(body["message"].as_str().unwrap().contains("is quorate"), "{body}");
+
+    lab.sh(&["poweron", "n2"]);
+    lab.sh(&["poweron", "n3"]);
+    for node in &lab.nodes {
+        let status = wait_data(node, &t, "/cluster/status", "all three back, quorum of 3", |d| {
+            quorate(d) == Some(true) && d[0]["expected_votes"] == 3 && d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3
+        })
+        .await;
+        assert_eq!(status[0]["nodes"], 3);
+        let ids = token_ids(node, &t).await;
+        assert!(ids.contains("before") && ids.contains("survivor") && !ids.contains("refused"), "{} has {ids:?}", node.addr);
+    }
+    let (_, log) = lab.node("n3").get(&t, "/cluster/log").await;
+    assert!(log["data"].as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap().starts_with("resynced from n1")), "{log}");
+    let (status, _) = add_token(lab.node("n2"), &t, "after-resync").await;
+    assert_eq!(status, 200);
+}

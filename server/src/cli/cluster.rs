@@ -48,7 +48,8 @@ pub async fn status(data_dir: &Path) -> anyhow::Result<()> {
     let votes_of = |name: &str| {
         config_nodes.as_array().into_iter().flatten().find(|n| n["name"] == name).and_then(|n| n["quorum_votes"].as_str().and_then(|v| v.parse::<u32>().ok())).unwrap_or(1)
     };
-    let expected: u32 = nodes.iter().map(|n| votes_of(n["name"].as_str().unwrap_or_default())).sum();
+    let all: u32 = nodes.iter().map(|n| votes_of(n["name"].as_str().unwrap_or_default())).sum();
+    let expected = cluster["expected_votes"].as_u64().map(|v| v as u32).unwrap_or(all);
     let total: u32 = nodes.iter().filter(|n| n["online"] == 1).map(|n| votes_of(n["name"].as_str().unwrap_or_default())).sum();
     println!("Cluster information");
     println!("-------------------");
@@ -138,4 +139,12 @@ fn read_peer_password(peer: &str) -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Force expected votes (like `pvecm expected`), through the local daemon.
+pub async fn expected(data_dir: &Path, votes: u32) -> anyhow::Result<()> {
+    let api = LocalApi::connect(data_dir).await?;
+    let text = api.post("/cluster/config/expected", &[("expected", votes.to_string())]).await?;
+    println!("{}", text.as_str().unwrap_or_default());
+    Ok(())
 }

@@ -124,6 +124,13 @@ enum ClusterCommand {
     Status,
     /// Print the encoded Join Information to paste on a joining node.
     JoinInfo,
+    /// Force expected votes on a node without quorum (like `pvecm expected`). UNSAFE: this node
+    /// alone becomes the configuration store in a new cluster epoch; the other nodes discard
+    /// what they have and resync from it when they come back.
+    Expected {
+        /// The expected votes (at most the votes of all configured nodes).
+        votes: u32,
+    },
     /// Remove a node from the cluster (power it off first; it must not come back as it was).
     Delnode {
         /// The node's name.
@@ -198,6 +205,7 @@ async fn run_cluster(data_dir: &std::path::Path, command: ClusterCommand) -> any
         ClusterCommand::Status => cluster::status(data_dir).await,
         ClusterCommand::JoinInfo => cluster::join_info(data_dir).await,
         ClusterCommand::Delnode { node } => cluster::delnode(data_dir, &node).await,
+        ClusterCommand::Expected { votes } => cluster::expected(data_dir, votes).await,
     }
 }
 

@@ -67,7 +67,7 @@ fn major_minor(version: &str) -> String {
 /// Every check the peer makes before anything changes; the node id the joiner gets.
 pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, u64), ClusterError> {
     let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("the peer is not in a cluster".into()))?;
-    if !state.sees_quorum(&config) {
+    if !state.sees_quorum(&config).await {
         return Err(ClusterError::NoQuorum);
     }
     let ours = env!("CARGO_PKG_VERSION");
@@ -140,7 +140,7 @@ pub async fn remove(state: &AppState, name: &str) -> Result<(), ClusterError> {
         return Err(ClusterError::Refused("Cannot delete myself from cluster!".into()));
     }
     let node = config.node(name).cloned().ok_or_else(|| ClusterError::Refused(format!("Node/IP: {name} is not a known host of the cluster.")))?;
-    if !state.sees_quorum(&config) {
+    if !state.sees_quorum(&config).await {
         return Err(ClusterError::NoQuorum);
     }
     state.cluster.remove_member(node.nodeid).await?;

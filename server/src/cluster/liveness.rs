@@ -25,12 +25,14 @@ pub const DEFAULT_GOSSIP_PORT: u16 = 5405;
 pub struct Liveness {
     /// UDP port of this node's gossip socket.
     pub port: u16,
+    /// This node's cluster epoch, as last read from the store.
+    epoch: std::sync::atomic::AtomicU64,
     member: Mutex<Option<Gossip>>,
 }
 
 impl Liveness {
     pub fn new(port: u16) -> Self {
-        Self { port, member: Mutex::new(None) }
+        Self { port, epoch: Default::default(), member: Mutex::new(None) }
     }
 
     fn member(&self) -> std::sync::MutexGuard<'_, Option<Gossip>> {
@@ -63,6 +65,7 @@ impl Liveness {
             version: env!("CARGO_PKG_VERSION").into(),
             load: crate::host::proc_stats::read_loadavg()[0],
             uptime: crate::host::proc_stats::read_uptime(),
+            epoch: self.epoch.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -85,6 +88,7 @@ impl Liveness {
     }
 
     async fn sync(&self, db: &SqlitePool, me: &str) -> anyhow::Result<()> {
+        self.epoch.store(super::epoch::current(db).await, std::sync::atomic::Ordering::Relaxed);
         let config = ClusterConfig::load(db).await?;
         let Some(config) = config.filter(|c| c.node(me).is_some()) else {
             self.member().take();

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod create;
+pub mod epoch;
 pub mod join;
 pub mod liveness;
 pub mod network;

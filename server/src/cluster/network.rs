@@ -51,6 +51,7 @@ pub async fn node_call<Req: Serialize, Resp: DeserializeOwned>(db: &SqlitePool, 
         .post(format!("{api}{path}"))
         .timeout(timeout)
         .header(NODE_AUTH_HEADER, sign_node_call(&key, &path, &bytes))
+        .header(super::epoch::EPOCH_HEADER, super::epoch::current(db).await.to_string())
         .header("Content-Type", "application/json")
         .body(bytes)
         .send()

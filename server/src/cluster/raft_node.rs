@@ -198,6 +198,48 @@ impl ClusterHandle {
         tokio::time::timeout(MEMBERSHIP_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
     }
 
+    /// The unsafe recovery behind `expected`: throw away this node's Raft log and membership
+    /// (keeping the configuration it has) and start a new group with this node as its only
+    /// voter. The caller bumps the cluster epoch right after.
+    pub async fn restart_alone(&self, id: NodeId, me: NodeAddr) -> Result<(), ClusterError> {
+        self.shutdown().await;
+        for table in ["raft_log", "raft_meta", "raft_snapshot"] {
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&self.db).await?;
+        }
+        let raft = self.start(id).await.map_err(|e| ClusterError::Store(e.to_string()))?;
+        raft.initialize(BTreeMap::from([(id, me)])).await.map_err(|e| ClusterError::Store(e.to_string()))?;
+        raft.wait(Some(WRITE_TIMEOUT)).current_leader(id, "leader of the new epoch").await.map_err(|_| ClusterError::NoQuorum)?;
+        Ok(())
+    }
+
+    /// Snapshot the whole store and drop the log before it, so that members added later receive
+    /// the snapshot (the complete configuration) rather than a log that starts mid-history.
+    pub async fn compact(&self) -> Result<(), ClusterError> {
+        let (_, raft) = self.raft().await.ok_or_else(|| ClusterError::Refused("this node is not in a cluster".into()))?;
+        let Some(applied) = raft.metrics().borrow().last_applied else { return Ok(()) };
+        let store_err = |e: &dyn std::fmt::Display| ClusterError::Store(e.to_string());
+        raft.trigger().snapshot().await.map_err(|e| store_err(&e))?;
+        raft.wait(Some(WRITE_TIMEOUT))
+            .metrics(|m| m.snapshot.is_some_and(|s| s.index >= applied.index), "snapshot of the new epoch")
+            .await
+            .map_err(|e| store_err(&e))?;
+        raft.trigger().purge_log(applied.index).await.map_err(|e| store_err(&e))?;
+        raft.wait(Some(WRITE_TIMEOUT))
+            .metrics(|m| m.purged.is_some_and(|p| p.index >= applied.index), "log purged up to the snapshot")
+            .await
+            .map_err(|e| store_err(&e))?;
+        Ok(())
+    }
+
+    /// Names of the Raft voters: whose votes count towards quorum.
+    pub async fn voters(&self) -> Option<BTreeSet<String>> {
+        let (_, raft) = self.raft().await?;
+        let metrics = raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let names = membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| n.name.clone())).collect();
+        Some(names)
+    }
+
     /// Undo a join that did not finish: stop Raft and forget the store's contents.
     pub async fn abandon(&self) {
         self.shutdown().await;

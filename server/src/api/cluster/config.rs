@@ -1,6 +1,7 @@
 //! `/cluster/config`: GET lists the subdirectories; POST creates a cluster (root only) as a
 //! `clustercreate` task. `/cluster/config/apiversion` and `/cluster/config/totem` live here too.
 
+pub mod expected;
 pub mod join;
 pub mod nodes;
 
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/config", get(index).post(create_cluster))
         .route("/config/apiversion", get(apiversion))
         .route("/config/totem", get(totem))
+        .route("/config/expected", axum::routing::post(expected::set_expected))
         .route("/config/join", get(join::get_join_info).post(join::join_cluster))
         .route("/config/nodes", get(nodes::list_nodes))
         .route("/config/nodes/{node}", axum::routing::post(nodes::add_node).delete(nodes::delete_node))

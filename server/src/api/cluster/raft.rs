@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::error::ApiError;
+use crate::cluster::epoch::EPOCH_HEADER;
 use crate::cluster::network::node_key;
 use crate::cluster::peer_client::{verify_node_call, NODE_AUTH_HEADER};
 use crate::state::AppState;
@@ -27,12 +28,20 @@ impl<T: DeserializeOwned> FromRequest<AppState> for NodeCall<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let path = req.extensions().get::<OriginalUri>().map(|u| u.path().to_string()).unwrap_or_else(|| req.uri().path().to_string());
         let header = req.headers().get(NODE_AUTH_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let sender_epoch: u64 = req.headers().get(EPOCH_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
         let body: Bytes = axum::body::to_bytes(req.into_body(), MAX_NODE_CALL_BYTES)
             .await
             .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "node call too large"))?;
         let key = node_key(&state.db).await.map_err(|_| ApiError::forbidden("not in a cluster"))?;
         if !verify_node_call(&key, &header, &path, &body) {
             return Err(ApiError::unauthorized("invalid node authentication"));
+        }
+        // Raft traffic never crosses epochs: an old-epoch node must not vote in, lead, or
+        // write to the new one (and the other way round until it has resynced).
+        let consensus_call = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/write"].iter().any(|p| path.ends_with(p));
+        let mine = crate::cluster::epoch::current(&state.db).await;
+        if consensus_call && sender_epoch != mine {
+            return Err(ApiError::new(StatusCode::CONFLICT, format!("cluster epoch mismatch: sender {sender_epoch}, this node {mine}")));
         }
         serde_json::from_slice(&body).map(NodeCall).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed node call: {e}")))
     }

@@ -37,8 +37,9 @@ pub async fn get_status(auth: Authenticated, State(state): State<AppState>, para
         name: config.name.clone(),
         nodes: config.nodes.len() as u32,
         version: config.config_version,
-        quorate: quorum::config_is_quorate(&config, &online),
+        quorate: state.sees_quorum(&config).await,
         leader: state.cluster.leader_name().await,
+        expected_votes: Some(quorum::expected_votes(&config, state.cluster.voters().await.as_ref())),
     }];
     for node in &config.nodes {
         entries.push(ClusterStatusEntry::Node {

@@ -1,0 +1,119 @@
+//! Cluster epochs: `corral cluster expected N` (PVE's `pvecm expected`) and what follows it.
+//!
+//! Forcing expected votes is an unsafe recovery: the node starts a new Raft group whose only
+//! voter is itself, keeping the configuration it has, and bumps the cluster epoch. Nodes of the
+//! old epoch must then never decide anything with it: node-to-node Raft calls carry the
+//! sender's epoch and are refused across epochs, and a node that sees (through gossip) a peer
+//! with a newer epoch throws away its store and has itself added back by that peer, receiving
+//! the current configuration. Expected votes are the votes of the Raft voters, so they climb
+//! back to the full count as the old nodes return.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use corral_consensus::{Command, NodeAddr, Op};
+use serde_json::json;
+use sqlx::SqlitePool;
+
+use super::config::{KEY_AUTHKEY, KEY_CONFIG};
+use super::network::node_call;
+use super::{quorum, ClusterConfig, ClusterError};
+use crate::cluster_log;
+use crate::state::AppState;
+
+pub const KEY_EPOCH: &str = "cluster/epoch";
+/// Header on node-to-node calls: the sender's epoch.
+pub const EPOCH_HEADER: &str = "X-Corral-Epoch";
+const RESYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// This node's epoch: the replicated one, or the one it is moving to (set before its store is
+/// replaced, so the new epoch's leader is accepted while the copy arrives).
+pub async fn current(db: &SqlitePool) -> u64 {
+    let replicated = corral_consensus::read(db, KEY_EPOCH).await.ok().flatten().and_then(|v| v.as_u64()).unwrap_or(0);
+    let floor: Option<String> = sqlx::query_scalar("SELECT value FROM local_state WHERE name = 'epoch_floor'").fetch_optional(db).await.ok().flatten();
+    replicated.max(floor.and_then(|f| f.parse().ok()).unwrap_or(0))
+}
+
+async fn set_floor(db: &SqlitePool, epoch: u64) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO local_state (name, value) VALUES ('epoch_floor', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+        .bind(epoch.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// `expected N`: only without quorum, only if the nodes present can reach quorum of N.
+pub async fn force_expected(state: &AppState, expected: u32, user: &str) -> Result<String, ClusterError> {
+    let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("this node is not in a cluster".into()))?;
+    if state.sees_quorum(&config).await {
+        return Err(ClusterError::Refused("the cluster is quorate; expected votes can only be forced on a node without quorum".into()));
+    }
+    let total = config.expected_votes();
+    if expected == 0 || expected > total {
+        return Err(ClusterError::Refused(format!("expected votes must be between 1 and {total}, the votes of all configured nodes")));
+    }
+    let me = config.node(state.node.as_str()).cloned().ok_or_else(|| ClusterError::Refused("this node is not in the cluster configuration".into()))?;
+    if !quorum::is_quorate(me.votes, expected) {
+        return Err(ClusterError::Refused(format!("this node's {} vote(s) are not a quorum of {expected} expected votes", me.votes)));
+    }
+    let epoch = current(&state.db).await + 1;
+    set_floor(&state.db, epoch).await?;
+    let addr = NodeAddr { name: me.name.clone(), api: me.api.clone(), fingerprint: me.fingerprint.clone() };
+    state.cluster.restart_alone(me.nodeid, addr).await?;
+    let mut config = config;
+    config.config_version += 1;
+    let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
+    state.cluster.write(Command { ops: vec![Op::Put { key: KEY_EPOCH.into(), value: json!(epoch) }, Op::Put { key: KEY_CONFIG.into(), value }] }).await?;
+    state.cluster.compact().await?;
+    let text = format!(
+        "expected votes forced to {expected} by {user}: this node alone forms the configuration store, cluster epoch {epoch}; the other nodes resync when they return"
+    );
+    cluster_log::append(state, cluster_log::PRI_WARNING, "corral", user, &text).await;
+    tracing::warn!("{text}");
+    Ok(text)
+}
+
+/// Replace this node's store with the cluster's as `peer` (of a newer epoch) has it.
+pub async fn resync(state: &AppState, peer: &NodeAddr, epoch: u64) -> anyhow::Result<()> {
+    let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| anyhow::anyhow!("not in a cluster"))?;
+    let me = config.node(state.node.as_str()).cloned().ok_or_else(|| anyhow::anyhow!("not in the cluster configuration"))?;
+    let authkey = corral_consensus::read(&state.db, KEY_AUTHKEY).await?.ok_or_else(|| anyhow::anyhow!("no authkey"))?;
+    tracing::warn!(peer = %peer.name, epoch, "this node's configuration store is from an older cluster epoch; discarding it and resyncing");
+    set_floor(&state.db, epoch).await?;
+    state.cluster.abandon().await;
+    // The authkey signs node-to-node calls; the copy that follows writes the same value.
+    sqlx::query("INSERT INTO config_kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(KEY_AUTHKEY)
+        .bind(authkey.to_string())
+        .execute(&state.db)
+        .await?;
+    state.cluster.start_member(me.nodeid).await?;
+    let addr = NodeAddr { name: me.name.clone(), api: me.api.clone(), fingerprint: me.fingerprint.clone() };
+    node_call::<_, Result<(), String>>(&state.db, peer, "add-member", &(me.nodeid, addr), RESYNC_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let deadline = tokio::time::Instant::now() + RESYNC_TIMEOUT;
+    while ClusterConfig::load(&state.db).await?.is_none() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the configuration did not arrive within {RESYNC_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("resynced from {} after rejoining in cluster epoch {epoch}", peer.name)).await;
+    Ok(())
+}
+
+/// Watch gossip for peers of a newer epoch and resync from one; retried while it fails.
+pub async fn watch(state: AppState) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let mine = current(&state.db).await;
+        let newer: BTreeMap<u64, String> =
+            state.liveness.peers().into_iter().filter(|p| p.alive).filter_map(|p| Some((p.status?.epoch, p.node))).filter(|(e, _)| *e > mine).collect();
+        let Some((epoch, name)) = newer.into_iter().next_back() else { continue };
+        let Ok(Some(config)) = ClusterConfig::load(&state.db).await else { continue };
+        let Some(node) = config.node(&name) else { continue };
+        let peer = NodeAddr { name: node.name.clone(), api: node.api.clone(), fingerprint: node.fingerprint.clone() };
+        if let Err(err) = resync(&state, &peer, epoch).await {
+            tracing::warn!("resync from {name} failed: {err:#}");
+        }
+    }
+}
