@@ -29,6 +29,8 @@ export default defineConfig({
   projects: [
     { name: 'console', testMatch: /console\.spec\.ts/, use: { baseURL: url(consolePort) } },
     { name: 'cluster', testMatch: /cluster\.spec\.ts/, use: { baseURL: url(clusterPort) } },
+    // Starts (and kills) its own two nodes.
+    { name: 'recovery', testMatch: /recovery\.spec\.ts/ },
   ],
   webServer: [
     [consolePort, 'e2enode', '127.0.0.1'],

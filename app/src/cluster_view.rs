@@ -16,6 +16,7 @@ enum Dialog {
     Create,
     JoinInfo,
     Join,
+    Expected,
 }
 
 #[component]
@@ -36,6 +37,9 @@ pub fn ClusterPanel() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let info = join.await;
                     let clustered = info.is_ok();
+                    let quorate = status.await.unwrap_or_default().iter().any(|e| {
+                        matches!(e, corral_api_types::cluster::ClusterStatusEntry::Cluster { quorate: true, .. })
+                    });
                     let line = match &info {
                         Ok(i) => format!(
                             "Cluster Name: {}    Config Version: {}    Number of Nodes: {}",
@@ -51,7 +55,11 @@ pub fn ClusterPanel() -> impl IntoView {
                             <button disabled=clustered on:click=move |_| dialog.set(Dialog::Create)>"Create Cluster"</button>
                             <button disabled=!clustered on:click=move |_| dialog.set(Dialog::JoinInfo)>"Join Information"</button>
                             <button disabled=clustered on:click=move |_| dialog.set(Dialog::Join)>"Join Cluster"</button>
+                            <button disabled=!clustered || quorate title="Only on a node without quorum" on:click=move |_| dialog.set(Dialog::Expected)>"Expected Votes"</button>
                         </div>
+                        {(clustered && !quorate).then(|| view! {
+                            <p class="warning" data-testid="no-quorum">"This node has no quorum: the configuration is read-only until enough nodes are back."</p>
+                        })}
                         <p class="cluster-info" data-testid="cluster-info">{line}</p>
                     }
                 })}
@@ -115,6 +123,12 @@ pub fn ClusterPanel() -> impl IntoView {
                 />
             }.into_any(),
             Dialog::JoinInfo => view! { <JoinInformationWindow join on_close=move || dialog.set(Dialog::None)/> }.into_any(),
+            Dialog::Expected => view! {
+                <ExpectedVotesDialog
+                    on_done=move || { dialog.set(Dialog::None); version.update(|v| *v += 1); }
+                    on_cancel=move || dialog.set(Dialog::None)
+                />
+            }.into_any(),
             Dialog::Join => view! {
                 <JoinClusterDialog
                     on_started=move |upid: String| { dialog.set(Dialog::None); task.set(Some(upid)); }
@@ -207,6 +221,53 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
                 <div class="buttons">
                     <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
                     <button type="submit" class="primary">"Create"</button>
+                </div>
+            </form>
+        </div>
+    }
+}
+
+/// `pvecm expected` with the risk spelled out; the admin must tick that they understand it.
+#[component]
+fn ExpectedVotesDialog(#[prop(into)] on_done: Callback<()>, #[prop(into)] on_cancel: Callback<()>) -> impl IntoView {
+    let votes = RwSignal::new("1".to_string());
+    let understood = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            let v = votes.get_untracked();
+            match api_client::send::<String>("POST", "/cluster/config/expected", &[("expected", v.as_str())], &[]).await {
+                Ok(_) => on_done.run(()),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = on_done;
+    };
+    view! {
+        <div class="modal-backdrop">
+            <form class="modal" role="dialog" aria-label="Expected Votes" on:submit=submit>
+                <h2>"Set Expected Votes"</h2>
+                <p class="warning">
+                    "Unsafe recovery. This node alone becomes the cluster's configuration store, in a new cluster epoch, "
+                    "and accepts changes again. Do this only when the missing nodes are really down (powered off), never when "
+                    "they may still be running on the other side of a network split: whatever they change there is discarded "
+                    "when they come back and resync from this node. Expected votes return to the full count as they rejoin."
+                </p>
+                <label>"Expected votes"
+                    <input name="expected" type="number" min="1" required=true prop:value=votes on:input=move |ev| votes.set(event_target_value(&ev))/>
+                </label>
+                <label class="check">
+                    <input type="checkbox" name="understood" prop:checked=understood on:change=move |ev| understood.set(event_target_checked(&ev))/>
+                    "I understand the risk: the other nodes are powered off."
+                </label>
+                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                <div class="buttons">
+                    <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                    <button type="submit" class="primary" disabled=move || !understood.get()>"Set expected votes"</button>
                 </div>
             </form>
         </div>

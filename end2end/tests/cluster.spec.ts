@@ -77,6 +77,9 @@ test('join a second node by pasting the join information; its session keeps work
   await expect(joiner.getByTestId('cluster-nodes')).toContainText('e2ejoiner');
   const peerRow = joiner.getByTestId('cluster-nodes').locator('tbody tr').filter({ has: joiner.getByRole('cell', { name: 'e2enode', exact: true }) });
   await expect(peerRow).toContainText('Yes', { timeout: 20_000 });
+  // Gossip's round trip to the peer and the peer's version.
+  await expect(peerRow.getByTestId('node-latency')).toHaveText(/^\d+\.\d\d ms$/, { timeout: 20_000 });
+  await expect(peerRow).toContainText('0.1.0');
   await expect(joiner.getByTestId('tree-node-e2enode')).toBeVisible({ timeout: 20_000 });
   await expect(joiner.getByTestId('tree-node-e2ejoiner')).toBeVisible();
   await expect(joiner.getByTestId('tree-datacenter')).toHaveText('Datacenter (e2e)');
