@@ -37,7 +37,7 @@ class Node:
         self.data = os.path.join(root, self.name)
         env = dict(os.environ, CORRAL_ROOT_PASSWORD=PASSWORD, CORRAL_LOG="error")
         self.proc = subprocess.Popen([binary, "serve", "--data-dir", self.data, "--listen", f"{self.ip}:8006",
-                                      "--node-name", self.name], stdout=subprocess.PIPE, text=True, env=env)
+                                      "--node-name", self.name, "--ssh-dir", os.path.join(self.data, "ssh-home")], stdout=subprocess.PIPE, text=True, env=env)
         lines = queue.Queue()
         threading.Thread(target=lambda: [lines.put(l) for l in self.proc.stdout], daemon=True).start()
         while True:

@@ -23,7 +23,7 @@ import urllib.request
 
 def start(binary, data):
     env = dict(os.environ, CORRAL_ROOT_PASSWORD="bench-pw", CORRAL_LOG="warn")
-    proc = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--node-name", "bench"],
+    proc = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--node-name", "bench", "--ssh-dir", os.path.join(data, "ssh-home")],
                             stdout=subprocess.PIPE, text=True, env=env)
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout], daemon=True).start()

@@ -12,4 +12,5 @@ bin=${CORRAL_BIN:-$CARGO_TARGET_DIR/debug/corral}
 export CORRAL_ROOT_PASSWORD=e2e-root-pw
 export CORRAL_LOG=${CORRAL_LOG:-info,openraft=warn}
 exec "$bin" serve --data-dir "$data/data" --listen "$address:$port" --node-name "$name" --stats-interval 2 \
-  --auth-fail-delay-ms 200 --gossip-port 0
+  --auth-fail-delay-ms 200 --gossip-port 0 \
+  --ssh-dir "$data/ssh-home"

@@ -18,6 +18,8 @@
 #   lab.sh poweroff NODE     power loss: link down first (no FIN/RST escapes), then SIGKILL all
 #   lab.sh poweron NODE      link up, start sshd and corral again on the same data
 #   lab.sh stop NODE         stop corral gracefully (SIGTERM); "start NODE" starts it
+#   lab.sh sshd NODE stop|start|impostor   stop NODE's sshd (and its sessions), start it, or
+#                            start one with a different host key on its address
 #   lab.sh partition A,B C,D ...   split the nodes into groups that cannot reach each other
 #                            (iptables inside the nodes; the host leg still reaches everyone)
 #   lab.sh heal              remove every partition rule
@@ -112,15 +114,31 @@ up() {
   say "$count node(s) up: $(for n in $(nodes); do printf 'https://%s:%s ' "$(addr_of "$n")" "$PORT"; done)(root@pam / $PASSWORD)"
 }
 
+sshd_stop() {  # every sshd process in NODE's namespace, sessions included
+  local n=$1 p
+  for p in $(node_pids "$n"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = sshd ] && kill "$p" 2>/dev/null; done
+  for _ in $(seq 50); do
+    local left=0
+    for p in $(node_pids "$n"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = sshd ] && left=1; done
+    [ $left = 0 ] && break; sleep 0.1
+  done
+  rm -f "$STATE/$n/ssh/sshd.pid"
+}
+
 start_sshd() {
   local n=$1 d
   command -v /usr/sbin/sshd >/dev/null || { say "no sshd installed; $n runs without one"; return 0; }
   d=$STATE/$n/ssh; mkdir -p "$d" /run/sshd; chmod 0700 "$d"
   [ -f "$d/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "host-$n" -f "$d/ssh_host_ed25519_key"
+  local hostkey=$d/ssh_host_ed25519_key
+  if [ "${2:-}" = impostor ]; then
+    [ -f "$d/impostor_key" ] || ssh-keygen -q -t ed25519 -N '' -C "impostor" -f "$d/impostor_key"
+    hostkey=$d/impostor_key
+  fi
   mkdir -p "$STATE/$n/root/.ssh"; chmod 0700 "$STATE/$n/root/.ssh"
   cat > "$d/sshd_config" <<EOF
 ListenAddress $(addr_of "$n"):22
-HostKey $d/ssh_host_ed25519_key
+HostKey $hostkey
 PidFile $d/sshd.pid
 UsePAM no
 PermitRootLogin prohibit-password
@@ -275,6 +293,14 @@ case "$cmd" in
   poweroff) poweroff "$1" ;;
   poweron) poweron "$1" ;;
   stop) stop_corral "$1" ;;
+  sshd)
+    index_of "$1" >/dev/null
+    case "${2:-}" in
+      stop) sshd_stop "$1" ;;
+      start) sshd_stop "$1"; start_sshd "$1" ;;
+      impostor) sshd_stop "$1"; start_sshd "$1" impostor ;;
+      *) die "sshd NODE stop|start|impostor" ;;
+    esac ;;
   start) start_corral "$1"; wait_corral "$1" ;;
   partition) partition "$@" ;;
   heal) heal ;;

@@ -112,6 +112,12 @@ pub struct GossipMember {
     pub load: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub uptime: Option<u64>,
+    /// Whether this node reached the member over SSH at its last check (not for itself).
+    #[serde(skip_serializing_if = "Option::is_none", default, with = "crate::pve_bool::option")]
+    pub ssh: Option<bool>,
+    /// Why the last SSH check failed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ssh_error: Option<String>,
 }
 
 /// This node's gossip datagram counters: what arrived, and what was dropped and why.

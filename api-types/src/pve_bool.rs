@@ -18,3 +18,21 @@ pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<bool, D::Error> {
         Wire::Bool(b) => b,
     })
 }
+
+/// The same for an optional boolean (absent stays absent).
+pub mod option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<bool>, ser: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(b) => super::serialize(b, ser),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super")] bool);
+        Ok(Option::<Wrapped>::deserialize(de)?.map(|Wrapped(b)| b))
+    }
+}

@@ -83,7 +83,7 @@ pub fn ClusterPanel() -> impl IntoView {
                     view! {
                         {warnings.into_iter().map(|w| view! { <p class="warning" data-testid="cluster-warning">{w}</p> }).collect_view()}
                         <table class="grid" data-testid="cluster-nodes">
-                            <thead><tr><th>"Nodename"</th><th>"ID"</th><th>"Votes"</th><th>"Link 0"</th><th>"Online"</th><th>"Latency"</th><th>"Version"</th></tr></thead>
+                            <thead><tr><th>"Nodename"</th><th>"ID"</th><th>"Votes"</th><th>"Link 0"</th><th>"Online"</th><th>"Latency"</th><th>"Version"</th><th>"SSH"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|n| {
                                     let up = online.contains(&n.name);
@@ -95,7 +95,13 @@ pub fn ClusterPanel() -> impl IntoView {
                                         (false, Some(ms)) => format!("{ms:.2} ms"),
                                         (false, None) => String::new(),
                                     };
-                                    let node_version = m.and_then(|m| m.version).unwrap_or_default();
+                                    let node_version = m.as_ref().and_then(|m| m.version.clone()).unwrap_or_default();
+                                    let (ssh_text, ssh_bad, ssh_title) = match m.as_ref().map(|m| (m.local, m.ssh, m.ssh_error.clone())) {
+                                        Some((true, _, _)) => ("-", false, String::new()),
+                                        Some((false, Some(true), _)) => ("OK", false, String::new()),
+                                        Some((false, Some(false), err)) => ("unreachable", true, err.unwrap_or_default()),
+                                        _ => ("", false, String::new()),
+                                    };
                                     view! {
                                         <tr>
                                             <td>{n.name.clone()}</td>
@@ -105,6 +111,7 @@ pub fn ClusterPanel() -> impl IntoView {
                                             <td class=if up { "online" } else { "offline" }>{if up { "Yes" } else { "No" }}</td>
                                             <td class:warning-cell=slow data-testid="node-latency">{latency}</td>
                                             <td>{node_version}</td>
+                                            <td class:warning-cell=ssh_bad title=ssh_title data-testid="node-ssh">{ssh_text}</td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -158,6 +165,11 @@ pub fn cluster_warnings(nodes: &[ClusterConfigNode], members: &[GossipMember]) -
         if let Some(ms) = m.latency_ms.filter(|ms| *ms > LATENCY_WARN_MS) {
             out.push(format!("Link latency to {} is {ms:.1} ms; cluster links should stay below {LATENCY_WARN_MS} ms.", m.node));
         }
+    }
+    // An offline node's SSH is down too; the Online column already says so.
+    for m in members.iter().filter(|m| !m.local && m.alive && m.ssh == Some(false)) {
+        let why = m.ssh_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        out.push(format!("SSH to {} is unreachable from this node{why}", m.node));
     }
     let ours = members.iter().find(|m| m.local).and_then(|m| m.version.clone());
     for m in members.iter().filter(|m| m.alive && !m.local) {
@@ -425,7 +437,7 @@ mod tests {
     }
 
     fn member(name: &str, local: bool, alive: bool, latency_ms: Option<f64>, version: &str) -> GossipMember {
-        GossipMember { node: name.into(), local, alive, address: String::new(), latency_ms, version: Some(version.into()), load: None, uptime: None }
+        GossipMember { node: name.into(), local, alive, address: String::new(), latency_ms, version: Some(version.into()), load: None, uptime: None, ssh: None, ssh_error: None }
     }
 
     #[test]
@@ -441,6 +453,11 @@ mod tests {
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("Link latency to b is 4.2 ms"), "{warnings:?}");
         assert!(warnings[1].contains("c runs corral 0.2.0, this node runs 0.1.0"), "{warnings:?}");
+        let mut no_ssh = member("b", false, true, Some(0.3), "0.1.0");
+        no_ssh.ssh = Some(false);
+        no_ssh.ssh_error = Some("Host key verification failed.".into());
+        let warnings = cluster_warnings(&nodes, &[member("a", true, true, None, "0.1.0"), no_ssh]);
+        assert_eq!(warnings, ["SSH to b is unreachable from this node: Host key verification failed."]);
         // An offline node's last figures are not news.
         let offline = [member("a", true, true, None, "0.1.0"), member("b", false, false, Some(9.0), "0.0.1")];
         assert!(cluster_warnings(&nodes, &offline).is_empty());

@@ -37,6 +37,10 @@ pub struct ServeConfig {
     pub stats_interval: Duration,
     /// UDP port for gossip on the link 0 address; 0 = the same number as the API's port.
     pub gossip_port: u16,
+    /// The root user's `.ssh` directory (its key and the authorized_keys sshd reads).
+    pub ssh_dir: PathBuf,
+    /// The public half of the sshd host key.
+    pub ssh_host_key: PathBuf,
 }
 
 /// What a running daemon publishes for `corral status`.
@@ -46,6 +50,9 @@ pub struct RunState {
     pub listen: SocketAddr,
     pub node: String,
     pub fingerprint: String,
+    /// Where the daemon keeps its SSH key, authorized_keys and known_hosts (for `corral ssh`).
+    #[serde(default)]
+    pub ssh: Option<crate::cluster::ssh::SshPaths>,
 }
 
 pub fn run_state_path(data_dir: &Path) -> PathBuf {
@@ -144,6 +151,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let gossip_port = if config.gossip_port == 0 { bound.port() } else { config.gossip_port };
     let liveness = Arc::new(crate::cluster::liveness::Liveness::new(gossip_port));
     tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string()));
+    let ssh = crate::cluster::ssh::SshPaths::new(config.ssh_dir.clone(), config.ssh_host_key.clone(), &config.data_dir);
     let state = AppState::new(AppInner {
         db: db.clone(),
         keys: std::sync::RwLock::new(keys),
@@ -153,6 +161,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tasks,
         cluster: cluster.clone(),
         liveness: liveness.clone(),
+        ssh: ssh.clone(),
+        ssh_peers: Default::default(),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),
@@ -162,6 +172,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     tokio::spawn(stats.run(config.node.to_string(), events));
     tokio::spawn(crate::cluster::epoch::watch(state.clone()));
+    tokio::spawn(crate::cluster::ssh::run(state.clone()));
 
     let store = SqliteStore::new(db.clone());
     tokio::spawn(tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(store.clone(), Duration::from_secs(600)));
@@ -189,7 +200,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     write_run_state(
         &config.data_dir,
-        &RunState { pid: std::process::id(), listen: bound, node: config.node.to_string(), fingerprint: node_pki.fingerprint.clone() },
+        &RunState { pid: std::process::id(), listen: bound, node: config.node.to_string(), fingerprint: node_pki.fingerprint.clone(), ssh: Some(ssh.clone()) },
     )?;
     tracing::info!(%bound, node = %config.node, fingerprint = %node_pki.fingerprint, "serving");
     println!("corral: node {} listening on https://{bound} (fingerprint {})", config.node, node_pki.fingerprint);

@@ -31,6 +31,8 @@ pub struct AppInner {
     pub tasks: Arc<TaskRunner>,
     pub cluster: Arc<ClusterHandle>,
     pub liveness: Arc<crate::cluster::liveness::Liveness>,
+    pub ssh: crate::cluster::ssh::SshPaths,
+    pub ssh_peers: crate::cluster::ssh::SshPeers,
     pub data_dir: std::path::PathBuf,
     /// The address the API is bound to.
     pub listen: std::net::SocketAddr,

@@ -193,3 +193,33 @@ async fn expected_one_after_losing_two_nodes_and_the_others_resync_when_back() {
     let (status, _) = add_token(lab.node("n2"), &t, "after-resync").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn nodes_exchange_ssh_keys_run_commands_on_peers_and_flag_unreachable_ssh() {
+    if !lab::available() {
+        return;
+    }
+    let (lab, t) = clustered_lab("ssh", "10.77.14").await;
+    let n1 = lab.node("n1");
+    let ssh_of = |d: &serde_json::Value, node: &str| -> serde_json::Value {
+        d["members"].as_array().and_then(|m| m.iter().find(|m| m["node"] == node).cloned()).unwrap_or_default()
+    };
+    wait_data(n1, &t, "/cluster/gossip", "SSH to both peers working", |d| ssh_of(d, "n2")["ssh"] == 1 && ssh_of(d, "n3")["ssh"] == 1).await;
+    // Commands run on the peer, exit codes come back.
+    assert_eq!(lab.sh(&["corral", "n1", "ssh", "n2", "--", "hostname"]).trim(), "n2");
+    let status = lab.run(&["corral", "n1", "ssh", "n3", "--", "exit 7"]).status;
+    assert_eq!(status.code(), Some(7));
+
+    // Another host key on n3's address: refused (strict checking), and the panel says so.
+    lab.sh(&["sshd", "n3", "impostor"]);
+    let out = lab.run(&["corral", "n1", "ssh", "n3", "--", "hostname"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("host key verification failed"), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = wait_data(n1, &t, "/cluster/gossip", "n3's SSH flagged", |d| ssh_of(d, "n3")["ssh"] == 0).await;
+    assert!(ssh_of(&report, "n3")["ssh_error"].as_str().unwrap().contains("host key verification failed"), "{report}");
+    assert_eq!(ssh_of(&report, "n3")["alive"], 1, "gossip still sees n3: only its SSH is wrong");
+
+    lab.sh(&["sshd", "n3", "start"]);
+    wait_data(n1, &t, "/cluster/gossip", "n3's SSH back", |d| ssh_of(d, "n3")["ssh"] == 1).await;
+    assert_eq!(lab.sh(&["corral", "n1", "ssh", "n3", "--", "hostname"]).trim(), "n3");
+}

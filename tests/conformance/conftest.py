@@ -38,7 +38,7 @@ def start_node(tmp, name, ip="127.0.0.1"):
     env = dict(os.environ, CORRAL_ROOT_PASSWORD=ROOT_PASSWORD, CORRAL_LOG="warn,openraft=off")
     proc = subprocess.Popen(
         [corral_binary(), "serve", "--data-dir", data, "--listen", f"{ip}:0", "--node-name", name,
-         "--auth-fail-delay-ms", "50"],
+         "--auth-fail-delay-ms", "50", "--gossip-port", "0", "--ssh-dir", os.path.join(data, "ssh-home")],
         stdout=subprocess.PIPE, text=True, env=env)
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout], daemon=True).start()

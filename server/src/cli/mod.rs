@@ -4,6 +4,7 @@
 mod cluster;
 mod local_api;
 mod passwd;
+mod ssh;
 mod status;
 
 use std::net::SocketAddr;
@@ -50,6 +51,13 @@ enum Command {
         /// UDP port for cluster gossip on the link 0 address (0: the API's port number).
         #[arg(long, env = "CORRAL_GOSSIP_PORT", default_value_t = crate::cluster::liveness::DEFAULT_GOSSIP_PORT)]
         gossip_port: u16,
+        /// The root user's .ssh directory: corral's node key lives there and cluster keys are
+        /// written into its authorized_keys (default: $HOME/.ssh).
+        #[arg(long, env = "CORRAL_SSH_DIR")]
+        ssh_dir: Option<PathBuf>,
+        /// Public half of this node's sshd host key, published for the other nodes' known_hosts.
+        #[arg(long, env = "CORRAL_SSH_HOST_KEY", default_value = "/etc/ssh/ssh_host_ed25519_key.pub")]
+        ssh_host_key: PathBuf,
         /// Seconds between node status samples.
         #[arg(long, default_value_t = 10)]
         stats_interval: u64,
@@ -69,6 +77,16 @@ enum Command {
     Status {
         #[command(flatten)]
         data: DataDirArg,
+    },
+    /// Run a command as root on another cluster node over SSH (strict host keys from the cluster).
+    Ssh {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The node's name.
+        node: String,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true)]
+        command: Vec<String>,
     },
     /// Cluster management through the local daemon (like `pvecm`).
     Cluster {
@@ -173,6 +191,7 @@ async fn serve(
     node_name: Option<String>,
     site_root: Option<PathBuf>,
     gossip_port: u16,
+    (ssh_dir, ssh_host_key): (PathBuf, PathBuf),
     stats_interval: u64,
     auth_fail_delay_ms: u64,
 ) -> anyhow::Result<()> {
@@ -188,6 +207,8 @@ async fn serve(
         auth_fail_delay: Duration::from_millis(auth_fail_delay_ms),
         stats_interval: Duration::from_secs(stats_interval.max(1)),
         gossip_port,
+        ssh_dir,
+        ssh_host_key,
     })
     .await
 }
@@ -215,11 +236,13 @@ pub fn main() -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             match cli.command {
-                Command::Serve { data, listen, node_name, site_root, gossip_port, stats_interval, auth_fail_delay_ms } => {
-                    serve(data, listen, node_name, site_root, gossip_port, stats_interval, auth_fail_delay_ms).await.map(|_| ExitCode::SUCCESS)
+                Command::Serve { data, listen, node_name, site_root, gossip_port, ssh_dir, ssh_host_key, stats_interval, auth_fail_delay_ms } => {
+                    let ssh_dir = ssh_dir.unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".ssh"));
+                    serve(data, listen, node_name, site_root, gossip_port, (ssh_dir, ssh_host_key), stats_interval, auth_fail_delay_ms).await.map(|_| ExitCode::SUCCESS)
                 }
                 Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
                 Command::Status { data } => status::run(&data.data_dir).await,
+                Command::Ssh { data, node, command } => ssh::run(&data.data_dir, &node, &command).await,
                 Command::Cluster { data, command } => run_cluster(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
             }
         })

@@ -12,6 +12,7 @@ pub mod network;
 pub mod peer_client;
 pub mod quorum;
 pub mod raft_node;
+pub mod ssh;
 
 pub use config::ClusterConfig;
 pub use raft_node::ClusterHandle;

@@ -39,8 +39,16 @@ impl Lab {
 
     /// Run `lab.sh args…`; its stdout. Panics (with its output) when it fails.
     pub fn sh(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "lab.sh {args:?} failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    }
+
+    /// Run `lab.sh args…` and hand back whatever happened.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/lab.sh");
-        let out = Command::new(script)
+        Command::new(script)
             .args(args)
             .env("LAB", format!("t-{}", self.name))
             .env("SUBNET", &self.subnet)
@@ -49,10 +57,7 @@ impl Lab {
             .env("CORRAL_LAB_PASSWORD", super::ROOT_PASSWORD)
             .env("CORRAL_LOG", "info,openraft=warn")
             .output()
-            .expect("run lab/lab.sh");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "lab.sh {args:?} failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        stdout
+            .expect("run lab/lab.sh")
     }
 
     pub fn node(&self, name: &str) -> &Endpoint {

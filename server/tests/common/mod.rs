@@ -77,6 +77,8 @@ impl Node {
         cmd.args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--listen", opts.listen, "--node-name", opts.node_name, "--auth-fail-delay-ms", "20", "--stats-interval", "1", "--gossip-port", "0"])
+            .arg("--ssh-dir")
+            .arg(dir.join("ssh-home"))
             .env("CORRAL_LOG", std::env::var("CORRAL_TEST_LOG").unwrap_or_else(|_| "warn,openraft=off".into()))
             .arg("--site-root")
             .arg(dir.join("no-site"))

@@ -1,5 +1,6 @@
 //! `GET /cluster/gossip` (corral's own, not PVE's): Sys.Audit on `/`. Every configured node as
-//! this node's gossip sees it — alive, round-trip latency, version, load, uptime — and this
+//! this node's gossip sees it — alive, round-trip latency, version, load, uptime, whether SSH
+//! to it works from here — and this
 //! node's datagram counters (dropped forged, foreign or replayed traffic shows up here).
 
 use axum::extract::State;
@@ -22,6 +23,7 @@ pub async fn get_gossip(auth: Authenticated, State(state): State<AppState>, para
 pub async fn report(state: &AppState) -> sqlx::Result<GossipReport> {
     let Some(config) = ClusterConfig::load(&state.db).await? else { return Ok(GossipReport::default()) };
     let peers = state.liveness.peers();
+    let ssh = state.ssh_peers.status();
     let me = state.node.as_str();
     let members = config
         .nodes
@@ -38,6 +40,8 @@ pub async fn report(state: &AppState) -> sqlx::Result<GossipReport> {
                     version: Some(env!("CARGO_PKG_VERSION").into()),
                     load: Some(crate::host::proc_stats::read_loadavg()[0]),
                     uptime: Some(crate::host::proc_stats::read_uptime()),
+                    ssh: None,
+                    ssh_error: None,
                 };
             }
             let seen = peers.iter().find(|p| p.node == n.name);
@@ -51,6 +55,8 @@ pub async fn report(state: &AppState) -> sqlx::Result<GossipReport> {
                 version: status.as_ref().map(|s| s.version.clone()),
                 load: status.as_ref().map(|s| s.load),
                 uptime: status.as_ref().map(|s| s.uptime),
+                ssh: ssh.get(&n.name).map(|r| r.is_ok()),
+                ssh_error: ssh.get(&n.name).and_then(|r| r.clone().err()),
             }
         })
         .collect();
