@@ -40,6 +40,9 @@ impl std::fmt::Display for NodeAddr {
 pub enum Op {
     Put { key: String, value: serde_json::Value },
     Delete { key: String },
+    /// A guard: the command applies only if `key` holds exactly `value` (`None`: is absent).
+    /// With guards a command is a compare-and-set, all or nothing; leases are built on it.
+    Expect { key: String, value: Option<serde_json::Value> },
 }
 
 /// What goes through the Raft log: changes applied atomically, in order.
@@ -54,10 +57,23 @@ impl Command {
     }
 }
 
-/// The outcome of an applied command: the log index it was applied at.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The outcome of a committed command: the log index, and whether its guards held (if they
+/// did not, nothing of it was applied).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandResult {
     pub index: u64,
+    #[serde(default = "applied_by_default")]
+    pub applied: bool,
+}
+
+fn applied_by_default() -> bool {
+    true
+}
+
+impl Default for CommandResult {
+    fn default() -> Self {
+        Self { index: 0, applied: true }
+    }
 }
 
 openraft::declare_raft_types!(

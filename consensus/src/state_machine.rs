@@ -36,9 +36,20 @@ impl ConfigStateMachine {
         Self { db }
     }
 
-    async fn apply_ops(tx: &mut sqlx::SqliteConnection, command: &Command) -> Result<(), sqlx::Error> {
+    /// Apply `command` if all its guards hold; whether it was applied.
+    async fn apply_ops(tx: &mut sqlx::SqliteConnection, command: &Command) -> Result<bool, sqlx::Error> {
+        for op in &command.ops {
+            if let Op::Expect { key, value } = op {
+                let text: Option<String> = sqlx::query_scalar("SELECT value FROM config_kv WHERE key = ?").bind(key).fetch_optional(&mut *tx).await?;
+                let current: Option<serde_json::Value> = text.and_then(|t| serde_json::from_str(&t).ok());
+                if current != *value {
+                    return Ok(false);
+                }
+            }
+        }
         for op in &command.ops {
             match op {
+                Op::Expect { .. } => {}
                 Op::Put { key, value } => {
                     sqlx::query("INSERT INTO config_kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
                         .bind(key)
@@ -51,7 +62,7 @@ impl ConfigStateMachine {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn current_tree(&self) -> Result<BTreeMap<String, serde_json::Value>, sqlx::Error> {
@@ -116,15 +127,16 @@ impl RaftStateMachine<TypeConfig> for ConfigStateMachine {
         let mut results = Vec::new();
         for entry in entries {
             let log_id = entry.log_id;
+            let mut applied = true;
             match &entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(command) => Self::apply_ops(&mut tx, command).await.map_err(|e| IoError::apply(log_id, &e))?,
+                EntryPayload::Normal(command) => applied = Self::apply_ops(&mut tx, command).await.map_err(|e| IoError::apply(log_id, &e))?,
                 EntryPayload::Membership(m) => {
                     set_meta(&mut *tx, "membership", &StoredMembership::new(Some(log_id), m.clone())).await.map_err(|e| IoError::apply(log_id, &e))?;
                 }
             }
             set_meta(&mut *tx, "last_applied", &Some(log_id)).await.map_err(|e| IoError::apply(log_id, &e))?;
-            results.push(CommandResult { index: log_id.index });
+            results.push(CommandResult { index: log_id.index, applied });
         }
         tx.commit().await.map_err(|e| IoError::write_state_machine(&e))?;
         Ok(results)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral_consensus::{Command, ConfigStateMachine, NodeAddr, Raft, RaftLogStore, TypeConfig};
+use corral_consensus::{Command, ConfigStateMachine, NodeAddr, Raft, RaftLogStore, TypeConfig, Op};
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
@@ -66,5 +66,30 @@ async fn writes_survive_a_restart() {
     assert_eq!(corral_consensus::read(&db, "cluster/config").await.unwrap(), Some(json!({"name": "demo"})));
     let all = corral_consensus::read_prefix(&db, "cluster/").await.unwrap();
     assert_eq!(all.len(), 2);
+    raft.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn guarded_commands_apply_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::database(dir.path()).await;
+    let raft = start(&db).await;
+    let me = NodeAddr { name: "n1".into(), api: "https://127.0.0.1:8006".into(), fingerprint: String::new() };
+    raft.initialize(BTreeMap::from([(1, me)])).await.unwrap();
+    raft.wait(Some(Duration::from_secs(10))).current_leader(1, "leader").await.unwrap();
+    let claim = |expect: Option<serde_json::Value>, holder: &str| Command {
+        ops: vec![
+            Op::Expect { key: "leases/x".into(), value: expect },
+            Op::Put { key: "leases/x".into(), value: json!({ "holder": holder }) },
+            Op::Put { key: format!("seen/{holder}"), value: json!(true) },
+        ],
+    };
+    assert!(raft.client_write(claim(None, "a")).await.unwrap().data.applied, "absent as expected");
+    let lost = raft.client_write(claim(None, "b")).await.unwrap().data;
+    assert!(!lost.applied, "b expected the lease to be free");
+    assert_eq!(corral_consensus::read(&db, "leases/x").await.unwrap(), Some(json!({ "holder": "a" })));
+    assert_eq!(corral_consensus::read(&db, "seen/b").await.unwrap(), None, "nothing of a refused command applies");
+    assert!(raft.client_write(claim(Some(json!({ "holder": "a" })), "b")).await.unwrap().data.applied, "b took it over knowing a held it");
+    assert_eq!(corral_consensus::read(&db, "leases/x").await.unwrap(), Some(json!({ "holder": "b" })));
     raft.shutdown().await.unwrap();
 }

@@ -163,6 +163,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         liveness: liveness.clone(),
         ssh: ssh.clone(),
         ssh_peers: Default::default(),
+        leases: Default::default(),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),
@@ -173,6 +174,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(stats.run(config.node.to_string(), events));
     tokio::spawn(crate::cluster::epoch::watch(state.clone()));
     tokio::spawn(crate::cluster::ssh::run(state.clone()));
+    tokio::spawn(crate::cluster::lease::watch(state.clone()));
 
     let store = SqliteStore::new(db.clone());
     tokio::spawn(tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(store.clone(), Duration::from_secs(600)));

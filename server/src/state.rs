@@ -33,6 +33,7 @@ pub struct AppInner {
     pub liveness: Arc<crate::cluster::liveness::Liveness>,
     pub ssh: crate::cluster::ssh::SshPaths,
     pub ssh_peers: crate::cluster::ssh::SshPeers,
+    pub leases: crate::cluster::lease::Leases,
     pub data_dir: std::path::PathBuf,
     /// The address the API is bound to.
     pub listen: std::net::SocketAddr,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod create;
 pub mod epoch;
 pub mod join;
+pub mod lease;
 pub mod liveness;
 pub mod network;
 pub mod peer_client;

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod gossip;
+pub mod leases;
 pub mod log;
 pub mod raft;
 pub mod resources;
@@ -15,7 +16,7 @@ use axum::Router;
 use crate::state::AppState;
 
 async fn index() -> axum::Json<serde_json::Value> {
-    super::listing("name", &["config", "gossip", "log", "resources", "status", "tasks"])
+    super::listing("name", &["config", "gossip", "leases", "log", "resources", "status", "tasks"])
 }
 
 pub fn router() -> Router<AppState> {
@@ -23,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(index))
         .route("/status", get(status::get_status))
         .route("/gossip", get(gossip::get_gossip))
+        .route("/leases", get(leases::list))
+        .route("/leases/{name}", axum::routing::post(leases::acquire).delete(leases::release))
         .merge(config::router())
         .merge(raft::router())
         .route("/resources", get(resources::get_resources))

@@ -1,0 +1,192 @@
+//! Leases: named, time-limited claims held by one node (HA's node locks build on them).
+//!
+//! The record at `leases/<name>` says who holds it, a version that grows with every renewal
+//! and the duration. Clocks are never compared across nodes; each node measures with its own
+//! monotonic clock:
+//! - the holder counts its lease valid until *the moment it sent* the renewal + duration;
+//! - any other node counts it expired only once duration + [`GRACE`] have passed since *it
+//!   saw* that version appear in its store.
+//!
+//! A renewal is committed before any node can see it, so the holder's deadline always comes
+//! first: a node that cannot renew (no quorum, partitioned) is past its deadline before anyone
+//! else may take the lease over. Taking over is a compare-and-set on the record, so two nodes
+//! racing for an expired lease cannot both win.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use corral_consensus::{Command, Op};
+use serde::{Deserialize, Serialize};
+
+use super::ClusterError;
+use crate::state::AppState;
+
+/// Extra wait on top of the duration before a non-holder treats a lease as expired: covers
+/// clock-rate differences and the delay between commit and this node seeing the record.
+pub const GRACE: Duration = Duration::from_secs(1);
+pub const PREFIX: &str = "leases/";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    pub holder: String,
+    pub version: u64,
+    pub duration_ms: u64,
+}
+
+impl LeaseRecord {
+    fn duration(&self) -> Duration {
+        Duration::from_millis(self.duration_ms)
+    }
+}
+
+/// When a non-holder may consider a lease it first saw at `seen` expired.
+pub fn expires_for_others(record: &LeaseRecord, seen: Instant) -> Instant {
+    seen + record.duration() + GRACE
+}
+
+/// What this node knows of leases: when it first saw each version, and its own deadlines.
+#[derive(Default)]
+pub struct Leases {
+    seen: Mutex<HashMap<String, (LeaseRecord, Instant)>>,
+    held: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl Leases {
+    /// Record `record` as seen now unless this exact version was seen before; when it was first seen.
+    pub fn observe(&self, name: &str, record: &LeaseRecord, now: Instant) -> Instant {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get(name) {
+            Some((known, at)) if known == record => *at,
+            _ => {
+                seen.insert(name.to_string(), (record.clone(), now));
+                now
+            }
+        }
+    }
+
+    /// Until when this node holds `name` (its own deadline), if it holds the current version.
+    pub fn held_until(&self, name: &str, record: &LeaseRecord) -> Option<Instant> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(name).filter(|(version, _)| *version == record.version).map(|(_, until)| *until)
+    }
+
+    fn hold(&self, name: &str, version: u64, until: Instant) {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), (version, until));
+    }
+
+    fn drop_hold(&self, name: &str) {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+}
+
+fn key(name: &str) -> String {
+    format!("{PREFIX}{name}")
+}
+
+async fn current(state: &AppState, name: &str) -> Result<Option<LeaseRecord>, ClusterError> {
+    Ok(corral_consensus::read(&state.db, &key(name)).await?.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// Every lease with this node's view of it.
+pub async fn list(state: &AppState) -> Result<Vec<(String, LeaseRecord, Instant)>, ClusterError> {
+    let now = Instant::now();
+    let mut out = Vec::new();
+    for (k, v) in corral_consensus::read_prefix(&state.db, PREFIX).await? {
+        let Ok(record) = serde_json::from_value::<LeaseRecord>(v) else { continue };
+        let name = k.trim_start_matches(PREFIX).to_string();
+        let seen = state.leases.observe(&name, &record, now);
+        out.push((name, record, seen));
+    }
+    Ok(out)
+}
+
+/// Note new lease versions as they arrive, so the expiry clock of other nodes' leases starts
+/// when the renewal lands here, not when someone first asks.
+pub async fn watch(state: AppState) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let _ = list(&state).await;
+    }
+}
+
+/// Acquire `name` for this node, or renew it if this node holds it. Returns this node's deadline.
+pub async fn acquire(state: &AppState, name: &str, duration: Duration) -> Result<Instant, ClusterError> {
+    let me = state.node.to_string();
+    let now = Instant::now();
+    let current = current(state, name).await?;
+    if let Some(record) = &current {
+        let seen = state.leases.observe(name, record, now);
+        let expired = now >= expires_for_others(record, seen);
+        if record.holder != me && !expired {
+            let left = expires_for_others(record, seen).saturating_duration_since(now);
+            return Err(ClusterError::Refused(format!("lease '{name}' is held by {} (expires in {} s at the earliest)", record.holder, left.as_secs() + 1)));
+        }
+    }
+    let next = LeaseRecord { holder: me, version: current.as_ref().map_or(1, |r| r.version + 1), duration_ms: duration.as_millis() as u64 };
+    let expect = current.map(|r| serde_json::to_value(r).unwrap_or_default());
+    let value = serde_json::to_value(&next).map_err(|e| ClusterError::Store(e.to_string()))?;
+    let started = Instant::now();
+    let result = state.cluster.write(Command { ops: vec![Op::Expect { key: key(name), value: expect }, Op::Put { key: key(name), value }] }).await?;
+    if !result.applied {
+        return Err(ClusterError::Refused(format!("lease '{name}' changed while acquiring it; try again")));
+    }
+    let until = started + duration;
+    state.leases.hold(name, next.version, until);
+    Ok(until)
+}
+
+/// Give up `name` if this node holds it.
+pub async fn release(state: &AppState, name: &str) -> Result<(), ClusterError> {
+    let Some(record) = current(state, name).await? else { return Ok(()) };
+    if record.holder != state.node.as_str() {
+        return Err(ClusterError::Refused(format!("lease '{name}' is held by {}, not by this node", record.holder)));
+    }
+    let expect = serde_json::to_value(&record).map_err(|e| ClusterError::Store(e.to_string()))?;
+    state.leases.drop_hold(name);
+    let result = state.cluster.write(Command { ops: vec![Op::Expect { key: key(name), value: Some(expect) }, Op::Delete { key: key(name) }] }).await?;
+    if !result.applied {
+        return Err(ClusterError::Refused(format!("lease '{name}' changed while releasing it")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(holder: &str, version: u64) -> LeaseRecord {
+        LeaseRecord { holder: holder.into(), version, duration_ms: 10_000 }
+    }
+
+    #[test]
+    fn others_count_from_when_they_first_saw_a_version() {
+        let leases = Leases::default();
+        let t0 = Instant::now();
+        let r1 = record("n1", 1);
+        assert_eq!(leases.observe("x", &r1, t0), t0);
+        // Seeing the same version later does not restart the clock...
+        assert_eq!(leases.observe("x", &r1, t0 + Duration::from_secs(5)), t0);
+        assert_eq!(expires_for_others(&r1, t0), t0 + Duration::from_secs(10) + GRACE);
+        // ...a renewal (new version) does.
+        let r2 = record("n1", 2);
+        let t1 = t0 + Duration::from_secs(6);
+        assert_eq!(leases.observe("x", &r2, t1), t1);
+    }
+
+    #[test]
+    fn the_holders_deadline_comes_before_anyone_elses() {
+        // The holder starts its clock before sending; others start theirs after seeing the commit.
+        let sent = Instant::now();
+        let committed_and_seen = sent + Duration::from_millis(30);
+        let r = record("n1", 7);
+        let holder_deadline = sent + r.duration();
+        assert!(holder_deadline < expires_for_others(&r, committed_and_seen));
+        let leases = Leases::default();
+        leases.hold("x", 7, holder_deadline);
+        assert_eq!(leases.held_until("x", &r), Some(holder_deadline));
+        assert_eq!(leases.held_until("x", &record("n1", 8)), None, "a newer version is not ours");
+    }
+}
