@@ -207,6 +207,9 @@ async fn nodes_exchange_ssh_keys_run_commands_on_peers_and_flag_unreachable_ssh(
     wait_data(n1, &t, "/cluster/gossip", "SSH to both peers working", |d| ssh_of(d, "n2")["ssh"] == 1 && ssh_of(d, "n3")["ssh"] == 1).await;
     // Commands run on the peer, exit codes come back.
     assert_eq!(lab.sh(&["corral", "n1", "ssh", "n2", "--", "hostname"]).trim(), "n2");
+    // The admin's own ssh on a node knows the peers' host keys too (strict, no prompt).
+    let plain = lab.sh(&["exec", "n1", "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "root@n3", "hostname"]);
+    assert_eq!(plain.trim(), "n3");
     let status = lab.run(&["corral", "n1", "ssh", "n3", "--", "exit 7"]).status;
     assert_eq!(status.code(), Some(7));
 

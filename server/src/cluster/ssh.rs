@@ -97,8 +97,9 @@ async fn published(db: &SqlitePool) -> sqlx::Result<BTreeMap<String, PublishedKe
     Ok(entries.into_iter().filter_map(|(k, v)| Some((k.strip_prefix("ssh/")?.to_string(), serde_json::from_value(v).ok()?))).collect())
 }
 
-/// Replace corral's block in `authorized_keys`, keeping every other line as it is.
-pub fn write_authorized_keys(path: &Path, keys: &[String]) -> std::io::Result<()> {
+/// Replace corral's block in `path` (`authorized_keys`, `known_hosts`), keeping every other
+/// line as it is.
+pub fn write_managed_block(path: &Path, lines: &[String]) -> std::io::Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let mut out = String::new();
     let mut inside = false;
@@ -114,8 +115,8 @@ pub fn write_authorized_keys(path: &Path, keys: &[String]) -> std::io::Result<()
     }
     out.push_str(BEGIN);
     out.push('\n');
-    for key in keys {
-        out.push_str(key);
+    for line in lines {
+        out.push_str(line);
         out.push('\n');
     }
     out.push_str(END);
@@ -151,7 +152,7 @@ fn known_hosts(config: &ClusterConfig, keys: &BTreeMap<String, PublishedKeys>) -
 /// One SSH session per peer, reused (multiplexed) while it stays healthy.
 #[derive(Default)]
 pub struct SshPeers {
-    sessions: tokio::sync::Mutex<BTreeMap<String, Session>>,
+    sessions: tokio::sync::Mutex<BTreeMap<String, std::sync::Arc<Session>>>,
     /// Per peer: Ok, or why SSH to it failed at the last check.
     reachable: Mutex<BTreeMap<String, Result<(), String>>>,
 }
@@ -163,6 +164,27 @@ impl SshPeers {
 
     fn record(&self, node: &str, result: Result<(), String>) {
         self.reachable.lock().unwrap_or_else(|p| p.into_inner()).insert(node.to_string(), result);
+    }
+}
+
+impl SshPeers {
+    /// Run `command` (a shell command line) on `node` over its reused session; its output.
+    /// For the daemon's own work on peers (later: storage checks, guest migration).
+    pub async fn run(&self, paths: &SshPaths, config: &ClusterConfig, node: &str, command: &str) -> Result<std::process::Output, String> {
+        let address = address_of(config, node).ok_or_else(|| format!("no node '{node}' with a link 0 address"))?;
+        let session = {
+            let mut sessions = self.sessions.lock().await;
+            match sessions.get(node) {
+                Some(s) if s.check().await.is_ok() => s.clone(),
+                _ => {
+                    let s = std::sync::Arc::new(connect(paths, &address).await.map_err(|e| ssh_error_text(&e))?);
+                    sessions.insert(node.to_string(), s.clone());
+                    s
+                }
+            }
+        };
+        // The command runs outside the lock: commands to several peers (or one) go in parallel.
+        session.raw_command(command).output().await.map_err(|e| ssh_error_text(&e))
     }
 }
 
@@ -188,23 +210,12 @@ pub fn address_of(config: &ClusterConfig, node: &str) -> Option<String> {
 }
 
 async fn check_peer(state: &AppState, config: &ClusterConfig, node: &str) -> Result<(), String> {
-    let address = address_of(config, node).ok_or("no link 0 address")?;
-    let mut sessions = state.ssh_peers.sessions.lock().await;
-    if let Some(session) = sessions.get(node) {
-        if session.check().await.is_ok() {
-            return Ok(());
-        }
-        sessions.remove(node);
-    }
-    let session = tokio::time::timeout(CONNECT_TIMEOUT * 2, connect(&state.ssh, &address))
+    let output = tokio::time::timeout(CONNECT_TIMEOUT * 2, state.ssh_peers.run(&state.ssh, config, node, "true"))
         .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| ssh_error_text(&e))?;
-    let status = session.command("true").status().await.map_err(|e| ssh_error_text(&e))?;
-    if !status.success() {
-        return Err(format!("`true` exited with {status}"));
+        .map_err(|_| "timed out".to_string())??;
+    if !output.status.success() {
+        return Err(format!("`true` exited with {}", output.status));
     }
-    sessions.insert(node.to_string(), session);
     Ok(())
 }
 
@@ -259,8 +270,11 @@ async fn sync(state: &AppState, check: bool) -> anyhow::Result<()> {
         state.cluster.write(Command { ops: vec![Op::Put { key: store_key(me), value }] }).await?;
     }
     let members: Vec<String> = config.nodes.iter().filter_map(|n| keys.get(&n.name).map(|k| k.root.clone())).collect();
-    write_authorized_keys(&state.ssh.dir.join("authorized_keys"), &members)?;
-    write_private(&state.ssh.known_hosts(), &known_hosts(&config, &keys))?;
+    write_managed_block(&state.ssh.dir.join("authorized_keys"), &members)?;
+    let hosts = known_hosts(&config, &keys);
+    write_private(&state.ssh.known_hosts(), &hosts)?;
+    // The same host keys for the admin's own `ssh root@<node>` (as PVE's pvecm updatecerts does).
+    write_managed_block(&state.ssh.dir.join("known_hosts"), &hosts.lines().map(str::to_string).collect::<Vec<_>>())?;
     if check {
         let peers: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).filter(|n| n != me).collect();
         for peer in peers {
@@ -280,8 +294,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("authorized_keys");
         std::fs::write(&path, "ssh-ed25519 AAAAown admin@laptop\n").unwrap();
-        write_authorized_keys(&path, &["ssh-ed25519 AAAA1 root@n1".into()]).unwrap();
-        write_authorized_keys(&path, &["ssh-ed25519 AAAA1 root@n1".into(), "ssh-ed25519 AAAA2 root@n2".into()]).unwrap();
+        write_managed_block(&path, &["ssh-ed25519 AAAA1 root@n1".into()]).unwrap();
+        write_managed_block(&path, &["ssh-ed25519 AAAA1 root@n1".into(), "ssh-ed25519 AAAA2 root@n2".into()]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, format!("ssh-ed25519 AAAAown admin@laptop\n{BEGIN}\nssh-ed25519 AAAA1 root@n1\nssh-ed25519 AAAA2 root@n2\n{END}\n"));
         use std::os::unix::fs::PermissionsExt;
