@@ -37,8 +37,18 @@ pub fn ClusterPanel() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let info = join.await;
                     let clustered = info.is_ok();
-                    let quorate = status.await.unwrap_or_default().iter().any(|e| {
-                        matches!(e, corral_api_types::cluster::ClusterStatusEntry::Cluster { quorate: true, .. })
+                    let cluster_entry = status.await.unwrap_or_default().into_iter().find_map(|e| match e {
+                        corral_api_types::cluster::ClusterStatusEntry::Cluster { quorate, expected_votes, leader, .. } => Some((quorate, expected_votes, leader)),
+                        _ => None,
+                    });
+                    let quorate = cluster_entry.as_ref().is_some_and(|(q, _, _)| *q);
+                    let quorum_line = cluster_entry.map(|(q, expected, leader)| {
+                        format!(
+                            "Quorate: {}    Expected Votes: {}    Store Leader: {}",
+                            if q { "Yes" } else { "No" },
+                            expected.map(|e| e.to_string()).unwrap_or_default(),
+                            leader.unwrap_or_else(|| "none".into())
+                        )
                     });
                     let line = match &info {
                         Ok(i) => format!(
@@ -61,6 +71,7 @@ pub fn ClusterPanel() -> impl IntoView {
                             <p class="warning" data-testid="no-quorum">"This node has no quorum: the configuration is read-only until enough nodes are back."</p>
                         })}
                         <p class="cluster-info" data-testid="cluster-info">{line}</p>
+                        {quorum_line.map(|q| view! { <p class="cluster-info" data-testid="cluster-quorum">{q}</p> })}
                     }
                 })}
             </Transition>

@@ -64,6 +64,8 @@ test('a node left alone has no quorum; forcing expected votes from the Cluster p
   await page.goto(`${survivorURL}/datacenter/cluster`);
   await login(page);
   await expect(page.getByTestId('no-quorum')).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByTestId('cluster-quorum')).toContainText('Quorate: No');
+  await expect(page.getByTestId('cluster-quorum')).toContainText('Expected Votes: 2');
   const goneRow = page.getByTestId('cluster-nodes').locator('tbody tr').filter({ has: page.getByRole('cell', { name: 'e2egone', exact: true }) });
   await expect(goneRow).toContainText('No');
 
@@ -79,6 +81,7 @@ test('a node left alone has no quorum; forcing expected votes from the Cluster p
   await expect(dialog).toBeHidden();
   await expect(page.getByTestId('no-quorum')).toBeHidden({ timeout: 20_000 });
   await expect(page.getByRole('button', { name: 'Expected Votes' })).toBeDisabled();
+  await expect(page.getByTestId('cluster-quorum')).toContainText('Quorate: Yes    Expected Votes: 1    Store Leader: e2esurvivor');
   await page.getByTestId('tab-cluster-log').click();
   await expect(page.locator('.logpanel')).toContainText('expected votes forced to 1', { timeout: 20_000 });
   const token = await s.post('/api2/json/access/users/root@pam/token/after-rescue', { form: { privsep: '0' } });

@@ -64,12 +64,25 @@ fn major_minor(version: &str) -> String {
     version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
+/// How long a peer waits for quorum before refusing a joiner: right after a join gossip needs
+/// a moment to see the new member, and scripts join nodes back to back.
+const QUORUM_WAIT: Duration = Duration::from_secs(10);
+
+async fn wait_for_quorum(state: &AppState, config: &ClusterConfig) -> Result<(), ClusterError> {
+    let deadline = tokio::time::Instant::now() + QUORUM_WAIT;
+    while !state.sees_quorum(config).await {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ClusterError::NoQuorum);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 /// Every check the peer makes before anything changes; the node id the joiner gets.
 pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, u64), ClusterError> {
     let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("the peer is not in a cluster".into()))?;
-    if !state.sees_quorum(&config).await {
-        return Err(ClusterError::NoQuorum);
-    }
+    wait_for_quorum(state, &config).await?;
     let ours = env!("CARGO_PKG_VERSION");
     if major_minor(&who.version) != major_minor(ours) {
         return Err(ClusterError::Refused(format!("version mismatch: the joining node runs corral {}, the cluster runs {ours}", who.version)));
