@@ -8,6 +8,15 @@ use std::time::{Duration, Instant};
 use common::cluster::{create, join, wait_status};
 use common::{Node, Options, Ticket};
 
+/// Poll a local condition (a file, say) until it holds; panic with `what` after 30 s.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn names(body: &serde_json::Value) -> Vec<String> {
     body["data"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
 }
@@ -161,6 +170,9 @@ async fn delnode_removes_a_powered_off_member_and_quorum_follows() {
         assert_eq!(exit, "OK", "{log:?}");
     }
     wait_status(&n1, &t1, 3, 1).await;
+    // Every node's root key reaches every node's authorized_keys.
+    let authorized = |node: &Node| std::fs::read_to_string(node.dir.join("ssh-home/authorized_keys")).unwrap_or_default();
+    wait_until("d3's key on d1", || ["root@d1", "root@d2", "root@d3"].iter().all(|k| authorized(&n1).contains(k))).await;
 
     let (status, body) = json_delete(&n2, &t1, "/cluster/config/nodes/d2").await;
     assert_eq!((status, body["message"].as_str()), (500, Some("Cannot delete myself from cluster!\n")));
@@ -179,6 +191,8 @@ async fn delnode_removes_a_powered_off_member_and_quorum_follows() {
     }
     let (_, body) = n1.get(&t1, "/cluster/status").await;
     assert_eq!(body["data"][0]["nodes"], 2);
+    wait_until("d3's key gone from d1 and d2", || !authorized(&n1).contains("root@d3") && !authorized(&n2).contains("root@d3")).await;
+    assert!(authorized(&n2).contains("root@d1"));
     // The node that ran the removal logged it, and the cluster log carries it to the others.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

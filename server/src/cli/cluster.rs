@@ -66,12 +66,23 @@ pub async fn status(data_dir: &Path) -> anyhow::Result<()> {
     println!();
     println!("Membership information");
     println!("----------------------");
-    println!("{:>8} {:>6} {:<8} Name", "Nodeid", "Votes", "Online");
+    let gossip = api.get("/cluster/gossip").await.unwrap_or_default();
+    let member = |name: &str| gossip["members"].as_array().and_then(|m| m.iter().find(|m| m["node"] == name).cloned()).unwrap_or_default();
+    println!("{:>8} {:>6} {:<8} {:>9} {:<12} Name", "Nodeid", "Votes", "Online", "Latency", "SSH");
     for n in nodes {
         let name = n["name"].as_str().unwrap_or_default();
-        let local = if n["local"] == 1 { " (local)" } else { "" };
+        let local = n["local"] == 1;
         let online = if n["online"] == 1 { "yes" } else { "no" };
-        println!("{:>8} {:>6} {:<8} {name}{local}", n["nodeid"].as_i64().unwrap_or(0), votes_of(name), online);
+        let m = member(name);
+        let latency = m["latency_ms"].as_f64().map(|l| format!("{l:.2} ms")).unwrap_or_else(|| "-".into());
+        let ssh = match (local, m["ssh"].as_i64()) {
+            (true, _) => "-",
+            (false, Some(1)) => "ok",
+            (false, Some(_)) => "unreachable",
+            (false, None) => "not checked",
+        };
+        let suffix = if local { " (local)" } else { "" };
+        println!("{:>8} {:>6} {:<8} {latency:>9} {ssh:<12} {name}{suffix}", n["nodeid"].as_i64().unwrap_or(0), votes_of(name), online);
     }
     Ok(())
 }

@@ -163,7 +163,14 @@ pub async fn remove(state: &AppState, name: &str) -> Result<(), ClusterError> {
     let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
     state
         .cluster
-        .write(Command { ops: vec![Op::Put { key: KEY_CONFIG.into(), value }, Op::Delete { key: node_cert_key(name) }] })
+        .write(Command {
+            ops: vec![
+                Op::Put { key: KEY_CONFIG.into(), value },
+                Op::Delete { key: node_cert_key(name) },
+                // Its root key leaves every node's authorized_keys with it.
+                Op::Delete { key: super::ssh::store_key(name) },
+            ],
+        })
         .await?;
     cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("deleting node {name} from cluster")).await;
     Ok(())

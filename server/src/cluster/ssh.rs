@@ -62,7 +62,7 @@ pub struct PublishedKeys {
     pub host: Option<String>,
 }
 
-fn store_key(node: &str) -> String {
+pub fn store_key(node: &str) -> String {
     format!("ssh/{node}")
 }
 
