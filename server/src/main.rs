@@ -1,5 +1,9 @@
 //! `corral`: the node daemon and its command line.
 
+/// Log filter without `CORRAL_LOG`: openraft's per-retry complaints about an unreachable peer
+/// are left out (corral logs reachability changes itself).
+pub const DEFAULT_LOG_FILTER: &str = "info,openraft=error,openraft::replication=off";
+
 mod api;
 mod auth;
 mod cli;

@@ -177,7 +177,9 @@ fn default_site_root() -> PathBuf {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG").unwrap_or_else(|_| "info".into());
+    // openraft logs an error or warning for every retry towards an unreachable peer (several a
+    // second); corral logs the change of reachability instead (cluster::network).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG").unwrap_or_else(|_| crate::DEFAULT_LOG_FILTER.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 

@@ -18,18 +18,22 @@ use super::peer_client::{node_auth_key, shared_pinned_client, sign_node_call, NO
 
 pub struct PeerNetwork {
     pub db: SqlitePool,
+    /// Per peer: whether the last Raft call reached it (failures are logged on change only;
+    /// openraft's own per-retry errors are silenced by the default log filter).
+    pub reachable: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, bool>>>,
 }
 
 pub struct PeerClient {
     db: SqlitePool,
     target_id: u64,
     target: NodeAddr,
+    reachable: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, bool>>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerClient {
-        PeerClient { db: self.db.clone(), target_id: target, target: node.clone() }
+        PeerClient { db: self.db.clone(), target_id: target, target: node.clone(), reachable: self.reachable.clone() }
     }
 }
 
@@ -64,19 +68,34 @@ pub async fn node_call<Req: Serialize, Resp: DeserializeOwned>(db: &SqlitePool, 
 }
 
 impl PeerClient {
+    fn note_reachability(&self, failure: Option<&anyhow::Error>) {
+        let now = failure.is_none();
+        let before = self.reachable.lock().unwrap_or_else(|p| p.into_inner()).insert(self.target_id, now);
+        match (before, failure) {
+            (Some(true) | None, Some(err)) => tracing::warn!(peer = %self.target.name, "configuration store: peer unreachable: {err:#}"),
+            (Some(false), None) => tracing::info!(peer = %self.target.name, "configuration store: peer reachable again"),
+            _ => {}
+        }
+    }
+
     async fn call<Req: Serialize, Resp: DeserializeOwned, E: std::error::Error + DeserializeOwned>(
         &self,
         what: &str,
         request: &Req,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<u64, NodeAddr, E>> {
-        let timeout = option.hard_ttl().max(Duration::from_millis(500));
-        let answer = node_call::<Req, Result<Resp, E>>(&self.db, &self.target, what, request, timeout).await;
+        // Finish before openraft gives up on the call (hard TTL), so a failure is ours to note.
+        let timeout = option.soft_ttl();
+        let answer = match tokio::time::timeout(timeout, node_call::<Req, Result<Resp, E>>(&self.db, &self.target, what, request, timeout)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(anyhow::anyhow!("no answer within {timeout:?}")),
+        };
+        self.note_reachability(answer.as_ref().err());
         match answer {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(self.target_id, self.target.clone(), remote))),
             Err(err) => {
-                let connect = err.downcast_ref::<reqwest::Error>().is_some_and(|e| e.is_connect() || e.is_timeout());
+                let connect = err.downcast_ref::<reqwest::Error>().is_none_or(|e| e.is_connect() || e.is_timeout());
                 if connect {
                     Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(err.to_string()))))
                 } else {

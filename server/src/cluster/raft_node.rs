@@ -59,7 +59,7 @@ impl ClusterHandle {
     }
 
     async fn start(&self, id: NodeId) -> anyhow::Result<Raft> {
-        let network = PeerNetwork { db: self.db.clone() };
+        let network = PeerNetwork { db: self.db.clone(), reachable: Default::default() };
         let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
         Ok(raft)

@@ -55,7 +55,7 @@ impl Lab {
             .env("STATE", &self.state)
             .env("CORRAL_BIN", env!("CARGO_BIN_EXE_corral"))
             .env("CORRAL_LAB_PASSWORD", super::ROOT_PASSWORD)
-            .env("CORRAL_LOG", "info,openraft=warn")
+            .env("CORRAL_LOG", "info,openraft=error,openraft::replication=off")
             .output()
             .expect("run lab/lab.sh")
     }
