@@ -172,6 +172,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         leptos,
     });
     tokio::spawn(stats.run(config.node.to_string(), events));
+    tokio::spawn(crate::cluster::epoch::start_store(state.clone()));
     tokio::spawn(crate::cluster::epoch::watch(state.clone()));
     tokio::spawn(crate::cluster::ssh::run(state.clone()));
     tokio::spawn(crate::cluster::lease::watch(state.clone()));

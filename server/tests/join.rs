@@ -229,3 +229,25 @@ async fn node_to_node_calls_without_the_cluster_key_change_nothing() {
     let (_, status) = n1.get(&t1, "/cluster/status").await;
     assert_eq!(status["data"][0]["name"], "sealed", "a forged write changed nothing");
 }
+
+#[tokio::test]
+async fn two_nodes_joining_at_once_both_get_in() {
+    let n1 = Node::start_with(Options::named("c1", "127.0.10.1:0"));
+    let t1 = n1.login().await;
+    create(&n1, &t1, "pair", "127.0.10.1").await;
+    let n2 = Node::start_with(Options::named("c2", "127.0.10.2:0"));
+    let n3 = Node::start_with(Options::named("c3", "127.0.10.3:0"));
+    let (t2, t3) = (n2.login().await, n3.login().await);
+    let fingerprint = n1.fingerprint.clone();
+    let ((exit2, log2), (exit3, log3)) = tokio::join!(
+        join(&n2, &t2, &n1, &fingerprint, common::ROOT_PASSWORD, "127.0.10.2"),
+        join(&n3, &t3, &n1, &fingerprint, common::ROOT_PASSWORD, "127.0.10.3"),
+    );
+    assert_eq!(exit2, "OK", "{log2:?}");
+    assert_eq!(exit3, "OK", "{log3:?}");
+    for node in [&n1, &n2, &n3] {
+        wait_status(node, &t1, 3, 1).await;
+        let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
+        assert_eq!(names(&body), ["c1", "c2", "c3"]);
+    }
+}

@@ -124,6 +124,36 @@ impl ClusterConfig {
     }
 }
 
+/// Change the cluster configuration without losing a concurrent change: read, change, and
+/// commit only if nobody changed it meanwhile (compare-and-set), else start over. `change` may
+/// refuse (its error is returned) and may add operations to the same commit. Bumps
+/// `config_version`.
+pub async fn update(
+    db: &SqlitePool,
+    cluster: &super::ClusterHandle,
+    mut change: impl FnMut(&mut ClusterConfig) -> Result<Vec<corral_consensus::Op>, super::ClusterError>,
+) -> Result<ClusterConfig, super::ClusterError> {
+    use corral_consensus::{Command, Op};
+    for _ in 0..50 {
+        let raw = corral_consensus::read(db, KEY_CONFIG).await?;
+        let mut config: ClusterConfig = raw
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| super::ClusterError::Refused("this node is not in a cluster".into()))?;
+        let extra = change(&mut config)?;
+        config.config_version += 1;
+        let value = serde_json::to_value(&config).map_err(|e| super::ClusterError::Store(e.to_string()))?;
+        let mut ops = vec![Op::Expect { key: KEY_CONFIG.into(), value: raw }, Op::Put { key: KEY_CONFIG.into(), value }];
+        ops.extend(extra);
+        if cluster.write(Command { ops }).await?.applied {
+            return Ok(config);
+        }
+        // Someone else's change landed first (or this node's copy lags the leader): again.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(super::ClusterError::Refused("the cluster configuration kept changing; try again".into()))
+}
+
 /// The address part of `https://<ip>:<port>` (without brackets for IPv6).
 pub fn api_host(api: &str) -> Option<String> {
     let rest = api.strip_prefix("https://")?;

@@ -15,7 +15,7 @@ use corral_consensus::{Command, NodeAddr, Op};
 use serde_json::json;
 use sqlx::SqlitePool;
 
-use super::config::{KEY_AUTHKEY, KEY_CONFIG};
+use super::config::KEY_CONFIG;
 use super::network::node_call;
 use super::{quorum, ClusterConfig, ClusterError};
 use crate::cluster_log;
@@ -25,6 +25,12 @@ pub const KEY_EPOCH: &str = "cluster/epoch";
 /// Header on node-to-node calls: the sender's epoch.
 pub const EPOCH_HEADER: &str = "X-Corral-Epoch";
 const RESYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// Start-up and the watcher may both decide to resync (or start Raft): one at a time.
+static STORE_CHANGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn replicated_epoch(value: Option<serde_json::Value>) -> u64 {
+    value.and_then(|v| v.as_u64()).unwrap_or(0)
+}
 
 /// This node's epoch: the replicated one, or the one it is moving to (set before its store is
 /// replaced, so the new epoch's leader is accepted while the copy arrives).
@@ -75,28 +81,74 @@ pub async fn force_expected(state: &AppState, expected: u32, user: &str) -> Resu
 
 /// Replace this node's store with the cluster's as `peer` (of a newer epoch) has it.
 pub async fn resync(state: &AppState, peer: &NodeAddr, epoch: u64) -> anyhow::Result<()> {
+    let _one_at_a_time = STORE_CHANGE.lock().await;
+    if replicated_epoch(corral_consensus::read(&state.db, KEY_EPOCH).await?) >= epoch {
+        return Ok(()); // done meanwhile
+    }
     let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| anyhow::anyhow!("not in a cluster"))?;
     let me = config.node(state.node.as_str()).cloned().ok_or_else(|| anyhow::anyhow!("not in the cluster configuration"))?;
-    let authkey = corral_consensus::read(&state.db, KEY_AUTHKEY).await?.ok_or_else(|| anyhow::anyhow!("no authkey"))?;
     tracing::warn!(peer = %peer.name, epoch, "this node's configuration store is from an older cluster epoch; discarding it and resyncing");
     set_floor(&state.db, epoch).await?;
-    state.cluster.abandon().await;
-    // The authkey signs node-to-node calls; the copy that follows writes the same value.
-    sqlx::query("INSERT INTO config_kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        .bind(KEY_AUTHKEY)
-        .bind(authkey.to_string())
-        .execute(&state.db)
-        .await?;
+    // The old tree stays readable (and names the peers, should this attempt fail) until the
+    // new epoch's snapshot replaces all of it.
+    state.cluster.reset_raft().await?;
     state.cluster.start_member(me.nodeid).await?;
     let addr = NodeAddr { name: me.name.clone(), api: me.api.clone(), fingerprint: me.fingerprint.clone() };
     node_call::<_, Result<(), String>>(&state.db, peer, "add-member", &(me.nodeid, addr), RESYNC_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
     let deadline = tokio::time::Instant::now() + RESYNC_TIMEOUT;
-    while ClusterConfig::load(&state.db).await?.is_none() {
+    while replicated_epoch(corral_consensus::read(&state.db, KEY_EPOCH).await?) < epoch || ClusterConfig::load(&state.db).await?.is_none() {
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "the configuration did not arrive within {RESYNC_TIMEOUT:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("resynced from {} after rejoining in cluster epoch {epoch}", peer.name)).await;
     Ok(())
+}
+
+/// How long a restarting member waits to hear its peers' epochs before starting its Raft.
+const STARTUP_LISTEN: Duration = Duration::from_secs(3);
+
+/// Start this member's Raft after a restart, unless gossip shows the cluster moved to a newer
+/// epoch meanwhile (`expected` ran elsewhere): then resync instead, so that a returning node
+/// never takes part in the old epoch's elections.
+pub async fn start_store(state: AppState) {
+    let Some(id) = state.cluster.pending_start().await else { return };
+    let deadline = tokio::time::Instant::now() + STARTUP_LISTEN;
+    while tokio::time::Instant::now() < deadline {
+        let Ok(Some(config)) = ClusterConfig::load(&state.db).await else { break };
+        let heard = state.liveness.peers();
+        let all_heard = config.nodes.iter().filter(|n| n.name != state.node.as_str()).all(|n| heard.iter().any(|p| p.node == n.name && p.status.is_some()));
+        if all_heard {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some((epoch, peer)) = newer_peer(&state).await {
+        match resync(&state, &peer, epoch).await {
+            Ok(()) => return,
+            // The watcher below retries while the newer peer is in sight.
+            Err(err) => tracing::warn!("resync from {} at start-up failed: {err:#}", peer.name),
+        }
+        return;
+    }
+    let _one_at_a_time = STORE_CHANGE.lock().await;
+    if state.cluster.raft().await.is_some() {
+        return; // the watcher resynced meanwhile
+    }
+    if let Err(err) = state.cluster.resume(id).await {
+        tracing::error!("starting the configuration store failed: {err:#}");
+    }
+}
+
+/// The alive peer with the newest epoch, if it is newer than the one this node's store holds
+/// (a resync that did not finish leaves the store behind, so it is tried again).
+async fn newer_peer(state: &AppState) -> Option<(u64, NodeAddr)> {
+    let mine = replicated_epoch(corral_consensus::read(&state.db, KEY_EPOCH).await.ok().flatten());
+    let newer: BTreeMap<u64, String> =
+        state.liveness.peers().into_iter().filter(|p| p.alive).filter_map(|p| Some((p.status?.epoch, p.node))).filter(|(e, _)| *e > mine).collect();
+    let (epoch, name) = newer.into_iter().next_back()?;
+    let config = ClusterConfig::load(&state.db).await.ok()??;
+    let node = config.node(&name)?;
+    Some((epoch, NodeAddr { name: node.name.clone(), api: node.api.clone(), fingerprint: node.fingerprint.clone() }))
 }
 
 /// Watch gossip for peers of a newer epoch and resync from one; retried while it fails.
@@ -105,15 +157,9 @@ pub async fn watch(state: AppState) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let mine = current(&state.db).await;
-        let newer: BTreeMap<u64, String> =
-            state.liveness.peers().into_iter().filter(|p| p.alive).filter_map(|p| Some((p.status?.epoch, p.node))).filter(|(e, _)| *e > mine).collect();
-        let Some((epoch, name)) = newer.into_iter().next_back() else { continue };
-        let Ok(Some(config)) = ClusterConfig::load(&state.db).await else { continue };
-        let Some(node) = config.node(&name) else { continue };
-        let peer = NodeAddr { name: node.name.clone(), api: node.api.clone(), fingerprint: node.fingerprint.clone() };
+        let Some((epoch, peer)) = newer_peer(&state).await else { continue };
         if let Err(err) = resync(&state, &peer, epoch).await {
-            tracing::warn!("resync from {name} failed: {err:#}");
+            tracing::warn!("resync from {} failed: {err:#}", peer.name);
         }
     }
 }

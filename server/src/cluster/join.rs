@@ -19,7 +19,7 @@ use corral_consensus::{Command, NodeAddr, Op};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTHKEY, KEY_AUTH_KEYS, KEY_CONFIG};
+use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTHKEY, KEY_AUTH_KEYS};
 use super::network::node_call;
 use super::peer_client::{pinned_client, pve_data};
 use super::{create, ClusterError};
@@ -100,7 +100,7 @@ pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, 
             }
             id
         }
-        None => (1..).find(|id| config.nodes.iter().all(|n| n.nodeid != *id)).unwrap_or(1),
+        None => state.cluster.allocate_node_id(&config.nodes.iter().map(|n| n.nodeid).collect()).await,
     };
     for (n, link) in &who.links {
         for other in &config.nodes {
@@ -127,9 +127,9 @@ pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, 
 pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(), ClusterError> {
     admit(state, &Candidate { nodeid: Some(nodeid), ..who.clone() }).await?;
     let addr = NodeAddr { name: who.name.clone(), api: who.api.clone(), fingerprint: who.fingerprint.clone() };
-    state.cluster.add_member(nodeid, addr).await?;
-    let mut config = ClusterConfig::load(&state.db).await?.ok_or_else(|| ClusterError::Refused("the cluster configuration vanished".into()))?;
-    config.nodes.push(ClusterNode {
+    // The node enters the configuration first, atomically checked against other joiners (so
+    // two can never get the same name or id), and becomes a Raft member after that.
+    let entry = ClusterNode {
         name: who.name.clone(),
         nodeid,
         votes: who.votes,
@@ -137,10 +137,24 @@ pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(),
         api: who.api.clone(),
         fingerprint: who.fingerprint.clone(),
         gossip_port: who.gossip_port,
-    });
-    config.config_version += 1;
-    let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
-    state.cluster.write(Command { ops: vec![Op::Put { key: KEY_CONFIG.into(), value }] }).await?;
+    };
+    super::config::update(&state.db, &state.cluster, |config| {
+        if let Some(other) = config.nodes.iter().find(|n| n.name == entry.name || n.nodeid == entry.nodeid) {
+            return Err(ClusterError::Refused(format!("node '{}' with id {} is already in the cluster (joined meanwhile)", other.name, other.nodeid)));
+        }
+        config.nodes.push(entry.clone());
+        Ok(Vec::new())
+    })
+    .await?;
+    if let Err(err) = state.cluster.add_member(nodeid, addr).await {
+        let name = who.name.clone();
+        let _ = super::config::update(&state.db, &state.cluster, |config| {
+            config.nodes.retain(|n| n.name != name);
+            Ok(Vec::new())
+        })
+        .await;
+        return Err(err);
+    }
     cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("adding node {} to cluster", who.name)).await;
     Ok(())
 }
@@ -157,21 +171,12 @@ pub async fn remove(state: &AppState, name: &str) -> Result<(), ClusterError> {
         return Err(ClusterError::NoQuorum);
     }
     state.cluster.remove_member(node.nodeid).await?;
-    let mut config = ClusterConfig::load(&state.db).await?.unwrap_or(config);
-    config.nodes.retain(|n| n.name != name);
-    config.config_version += 1;
-    let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
-    state
-        .cluster
-        .write(Command {
-            ops: vec![
-                Op::Put { key: KEY_CONFIG.into(), value },
-                Op::Delete { key: node_cert_key(name) },
-                // Its root key leaves every node's authorized_keys with it.
-                Op::Delete { key: super::ssh::store_key(name) },
-            ],
-        })
-        .await?;
+    super::config::update(&state.db, &state.cluster, |config| {
+        config.nodes.retain(|n| n.name != name);
+        // Its root key leaves every node's authorized_keys with it.
+        Ok(vec![Op::Delete { key: node_cert_key(name) }, Op::Delete { key: super::ssh::store_key(name) }])
+    })
+    .await?;
     cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("deleting node {name} from cluster")).await;
     Ok(())
 }

@@ -19,6 +19,13 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts while a write waits for a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
+fn is_in_progress(err: &openraft::error::RaftError<NodeId, openraft::error::ClientWriteError<NodeId, NodeAddr>>) -> bool {
+    matches!(
+        err,
+        openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ChangeMembershipError(openraft::error::ChangeMembershipError::InProgress(_)))
+    )
+}
+
 enum Attempt {
     Retry(String),
     Final(ClusterError),
@@ -30,6 +37,11 @@ pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ClusterHandle {
     db: SqlitePool,
     raft: RwLock<Option<(NodeId, Raft)>>,
+    /// Set from start-up until this member's Raft runs (see `epoch::start_store`): writes
+    /// meanwhile fail as without quorum, not as "not in a cluster".
+    starting: std::sync::atomic::AtomicBool,
+    /// Node ids handed to joiners in phase 1, so that two joiners at once get different ones.
+    reserved_ids: std::sync::Mutex<std::collections::HashMap<NodeId, std::time::Instant>>,
 }
 
 async fn local_node_id(db: &SqlitePool) -> sqlx::Result<Option<NodeId>> {
@@ -49,19 +61,45 @@ fn raft_config() -> anyhow::Result<Arc<openraft::Config>> {
 }
 
 impl ClusterHandle {
-    /// Open the handle; a node that was in a cluster starts its Raft again.
+    /// Open the handle. A node that was in a cluster does not start its Raft here: it first
+    /// checks, through gossip, that the cluster has not moved to a newer epoch without it
+    /// ([`super::epoch::start_store`] calls [`Self::resume`]).
     pub async fn open(db: SqlitePool) -> anyhow::Result<Arc<Self>> {
-        let handle = Arc::new(Self { db: db.clone(), raft: RwLock::new(None) });
-        if let Some(id) = local_node_id(&db).await? {
-            handle.start(id).await?;
+        let was_member = local_node_id(&db).await?.is_some();
+        Ok(Arc::new(Self { db, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default() }))
+    }
+
+    /// The lowest node id not in `used`, not a Raft member and not recently handed to another
+    /// joiner; reserved for two minutes.
+    pub async fn allocate_node_id(&self, used: &BTreeSet<NodeId>) -> NodeId {
+        let members: BTreeSet<NodeId> =
+            self.raft().await.map(|(_, r)| r.metrics().borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect()).unwrap_or_default();
+        let now = std::time::Instant::now();
+        let mut reserved = self.reserved_ids.lock().unwrap_or_else(|p| p.into_inner());
+        reserved.retain(|_, at| now.duration_since(*at) < Duration::from_secs(120));
+        let id = (1..).find(|id| !used.contains(id) && !members.contains(id) && !reserved.contains_key(id)).unwrap_or(1);
+        reserved.insert(id, now);
+        id
+    }
+
+    /// The Raft node id of a member whose Raft has not been started yet.
+    pub async fn pending_start(&self) -> Option<NodeId> {
+        if !self.starting.load(std::sync::atomic::Ordering::SeqCst) || self.raft.read().await.is_some() {
+            return None;
         }
-        Ok(handle)
+        local_node_id(&self.db).await.ok().flatten()
+    }
+
+    /// Start this member's Raft on the store it has.
+    pub async fn resume(&self, id: NodeId) -> anyhow::Result<()> {
+        self.start(id).await.map(|_| ())
     }
 
     async fn start(&self, id: NodeId) -> anyhow::Result<Raft> {
         let network = PeerNetwork { db: self.db.clone(), reachable: Default::default() };
         let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
+        self.starting.store(false, std::sync::atomic::Ordering::SeqCst);
         Ok(raft)
     }
 
@@ -104,6 +142,9 @@ impl ClusterHandle {
 
     async fn leader(&self) -> Result<(Raft, Option<NodeAddr>), ClusterError> {
         let Some((id, raft)) = self.raft().await else {
+            if self.starting.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ClusterError::NoQuorum);
+            }
             return Err(ClusterError::Refused("this node is not in a cluster".into()));
         };
         let leader = raft.current_leader().await.ok_or(ClusterError::NoQuorum)?;
@@ -165,11 +206,22 @@ impl ClusterHandle {
         let work = async {
             match self.leader().await? {
                 (raft, None) => {
-                    raft.add_learner(id, addr, true).await.map_err(|e| ClusterError::Refused(format!("adding learner: {e}")))?;
-                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-                        .await
-                        .map_err(|e| ClusterError::Refused(format!("changing membership: {e}")))?;
-                    Ok(())
+                    // Nodes joining (or resyncing) at the same time: one membership change at a
+                    // time, the others wait their turn.
+                    loop {
+                        match raft.add_learner(id, addr.clone(), true).await {
+                            Ok(_) => break,
+                            Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
+                            Err(e) => return Err(ClusterError::Refused(format!("adding learner: {e}"))),
+                        }
+                    }
+                    loop {
+                        match raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await {
+                            Ok(_) => return Ok(()),
+                            Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
+                            Err(e) => return Err(ClusterError::Refused(format!("changing membership: {e}"))),
+                        }
+                    }
                 }
                 (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.db, &leader, "add-member", &(id, addr), MEMBERSHIP_TIMEOUT)
                     .await
@@ -238,6 +290,16 @@ impl ClusterHandle {
         let membership = metrics.membership_config.membership();
         let names = membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| n.name.clone())).collect();
         Some(names)
+    }
+
+    /// Stop Raft and forget its log and membership, keeping the configuration tree readable
+    /// until a snapshot from the cluster replaces it (resync).
+    pub async fn reset_raft(&self) -> Result<(), ClusterError> {
+        self.shutdown().await;
+        for table in ["raft_log", "raft_meta", "raft_snapshot"] {
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&self.db).await?;
+        }
+        Ok(())
     }
 
     /// Undo a join that did not finish: stop Raft and forget the store's contents.
