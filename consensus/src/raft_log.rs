@@ -114,7 +114,7 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut tx = self.db.begin().await.map_err(|e| IoError::write_logs(&e))?;
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await.map_err(|e| IoError::write_logs(&e))?;
         for entry in entries {
             let text = serde_json::to_string(&entry).map_err(|e| IoError::write_logs(&e))?;
             sqlx::query("INSERT OR REPLACE INTO raft_log (idx, entry) VALUES (?, ?)")
@@ -139,7 +139,7 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
-        let mut tx = self.db.begin().await.map_err(|e| IoError::write_logs(&e))?;
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await.map_err(|e| IoError::write_logs(&e))?;
         set_meta(&mut *tx, "last_purged", &log_id).await.map_err(|e| IoError::write_logs(&e))?;
         sqlx::query("DELETE FROM raft_log WHERE idx <= ?")
             .bind(log_id.index as i64)

@@ -123,7 +123,7 @@ impl RaftStateMachine<TypeConfig> for ConfigStateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut tx = self.db.begin().await.map_err(|e| IoError::write_state_machine(&e))?;
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await.map_err(|e| IoError::write_state_machine(&e))?;
         let mut results = Vec::new();
         for entry in entries {
             let log_id = entry.log_id;
@@ -153,7 +153,7 @@ impl RaftStateMachine<TypeConfig> for ConfigStateMachine {
     async fn install_snapshot(&mut self, meta: &SnapshotMeta<NodeId, NodeAddr>, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let parsed: SnapshotData = serde_json::from_slice(&data).map_err(|e| IoError::read_snapshot(Some(meta.signature()), &e))?;
-        let mut tx = self.db.begin().await.map_err(|e| IoError::write_snapshot(Some(meta.signature()), &e))?;
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await.map_err(|e| IoError::write_snapshot(Some(meta.signature()), &e))?;
         let write = async {
             sqlx::query("DELETE FROM config_kv").execute(&mut *tx).await?;
             for (key, value) in &parsed.kv {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{create, join, wait_status};
+use common::cluster::{create, join, wait_data, wait_status};
 use common::{Node, Options, Ticket};
 
 /// Poll a local condition (a file, say) until it holds; panic with `what` after 30 s.
@@ -62,11 +62,17 @@ async fn three_nodes_join_and_share_one_configuration() {
     assert_eq!(status, 200, "{token}");
     let header = format!("PVEAPIToken=root@pam!everywhere={}", token["data"]["value"].as_str().unwrap());
     let with_token = |node: &Node| node.client().get(node.api("/cluster/status")).header("Authorization", header.clone()).send();
+    // Committed on a majority at once; n3 may be the member that applies it a moment later.
+    wait_data(&n3, &t1, "/access/users/root@pam/token", "the token replicated to n3", |d| {
+        d.as_array().is_some_and(|l| l.iter().any(|t| t["tokenid"] == "everywhere"))
+    })
+    .await;
     assert_eq!(with_token(&n3).await.unwrap().status(), 200);
     let (_, list) = n2.get(&t1, "/access/users/root@pam/token").await;
     assert_eq!(list["data"][0]["tokenid"], "everywhere");
     let resp = n2.client().delete(n2.api("/access/users/root@pam/token/everywhere")).header("Cookie", t1.cookie()).header("CSRFPreventionToken", &t1.csrf).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    wait_data(&n1, &t1, "/access/users/root@pam/token", "the deletion replicated to n1", |d| d.as_array().is_some_and(|l| l.is_empty())).await;
     assert_eq!(with_token(&n1).await.unwrap().status(), 401);
 
     // One API for all nodes: n1 answers for n3 by forwarding (n3's own task list proves it).

@@ -309,7 +309,7 @@ async fn enroll_remotely(state: &AppState, req: &JoinRequest, me: &Candidate, ad
 pub async fn adopt_auth_keys(state: &AppState) -> anyhow::Result<()> {
     let doc = corral_consensus::read(&state.db, KEY_AUTH_KEYS).await?.ok_or_else(|| anyhow::anyhow!("the cluster has no ticket keys"))?;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin_with("BEGIN IMMEDIATE").await?;
     for (name, value) in doc.as_object().into_iter().flatten() {
         let bytes = b64.decode(value.as_str().unwrap_or_default())?;
         sqlx::query("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
