@@ -173,6 +173,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     tokio::spawn(stats.run(config.node.to_string(), events));
     tokio::spawn(crate::cluster::epoch::start_store(state.clone()));
+    tokio::spawn(cluster.clone().watchdog());
     tokio::spawn(crate::cluster::epoch::watch(state.clone()));
     tokio::spawn(crate::cluster::ssh::run(state.clone()));
     tokio::spawn(crate::cluster::lease::watch(state.clone()));

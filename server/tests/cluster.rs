@@ -113,3 +113,35 @@ async fn create_cluster_refuses_bad_input_without_changing_anything() {
     assert_eq!(body["data"].as_array().unwrap().len(), 1, "still standalone");
     assert_eq!(body["data"][0]["type"], "node");
 }
+
+/// A storage error stops openraft for good; the daemon restarts its store and writes work
+/// again once the database is usable.
+#[tokio::test]
+async fn the_store_recovers_after_the_database_was_locked_too_long() {
+    use sqlx::Connection;
+    let node = Node::start_with(Options::named("lock", "127.0.11.1:0"));
+    let t = node.login().await;
+    let (status, body) = node.post(&t, "/cluster/config", &[("clustername", "locked"), ("link0", "127.0.11.1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let (exit, _) = node.wait_task(&t, body["data"].as_str().unwrap()).await;
+    assert_eq!(exit, "OK");
+
+    // Another process holds the write lock longer than the daemon's 5 s busy timeout.
+    let url = format!("sqlite://{}", node.dir.join("corral.db").display());
+    let mut intruder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut intruder).await.unwrap();
+    let (status, _) = node.post(&t, "/access/users/root@pam/token/while-locked", &[("privsep", "0")]).await;
+    assert_eq!(status, 500, "no write while the database is locked");
+    sqlx::query("ROLLBACK").execute(&mut intruder).await.unwrap();
+    drop(intruder);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = node.post(&t, "/access/users/root@pam/token/after-unlock", &[("privsep", "0")]).await;
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the store never came back: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -292,6 +292,30 @@ impl ClusterHandle {
         Some(names)
     }
 
+    /// Restart this member's Raft if it stopped on a fatal error (openraft stops for good on a
+    /// storage error, e.g. a full disk); the store on disk is consistent, so it picks up again.
+    pub async fn watchdog(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(Duration::from_secs(2));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some((id, raft)) = self.raft().await else { continue };
+            let fatal = raft.metrics().borrow().running_state.clone().err();
+            let Some(fatal) = fatal else { continue };
+            tracing::error!(%fatal, "configuration store stopped; restarting it");
+            let _ = raft.shutdown().await;
+            let mut slot = self.raft.write().await;
+            // Unless something else replaced it meanwhile (resync, expected).
+            if slot.as_ref().is_some_and(|(_, current)| current.metrics().borrow().running_state.is_err()) {
+                *slot = None;
+                drop(slot);
+                if let Err(err) = self.start(id).await {
+                    tracing::error!("restarting the configuration store failed: {err:#}");
+                }
+            }
+        }
+    }
+
     /// Stop Raft and forget its log and membership, keeping the configuration tree readable
     /// until a snapshot from the cluster replaces it (resync).
     pub async fn reset_raft(&self) -> Result<(), ClusterError> {
