@@ -16,6 +16,8 @@ use super::ClusterError;
 
 /// How long a write may wait for the leader and a quorum before it is refused.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one forwarded write may wait for the leader's answer before trying again.
+const FORWARD_ATTEMPT: Duration = Duration::from_secs(1);
 /// Pause between attempts while a write waits for a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -192,7 +194,9 @@ impl ClusterHandle {
                     Attempt::Final(ClusterError::NoQuorum)
                 }
             }),
-            Ok((_, Some(leader))) => match node_call::<_, Result<CommandResult, String>>(&self.db, &leader, "write", command, left).await {
+            // A leader that lost power would hold the whole budget in a TCP connect; ask again
+            // (a new leader is elected within about two seconds) rather than wait for it.
+            Ok((_, Some(leader))) => match node_call::<_, Result<CommandResult, String>>(&self.db, &leader, "write", command, left.min(FORWARD_ATTEMPT)).await {
                 Ok(Ok(result)) => Ok(result),
                 Ok(Err(text)) if text == ClusterError::NoQuorum.to_string() => Err(Attempt::Final(ClusterError::NoQuorum)),
                 Ok(Err(text)) => Err(Attempt::Final(ClusterError::Refused(text))),
