@@ -254,6 +254,10 @@ async fn two_nodes_joining_at_once_both_get_in() {
     for node in [&n1, &n2, &n3] {
         wait_status(node, &t1, 3, 1).await;
         let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
-        assert_eq!(names(&body), ["c1", "c2", "c3"]);
+        let mut got = names(&body);
+        got.sort();
+        assert_eq!(got, ["c1", "c2", "c3"], "listed by node id, which the joiners got in either order");
+        let ids: std::collections::BTreeSet<&str> = body["data"].as_array().unwrap().iter().map(|n| n["nodeid"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), 3, "distinct node ids: {body}");
     }
 }
