@@ -129,7 +129,14 @@ pub struct GossipCounters {
     pub dropped_unauthentic: u64,
     pub dropped_stale: u64,
     pub dropped_replayed: u64,
+    /// Opened fine but was not a valid message (bad frame, refused by SWIM).
     pub dropped_invalid: u64,
+}
+
+impl GossipCounters {
+    pub fn dropped(&self) -> u64 {
+        self.dropped_malformed + self.dropped_unauthentic + self.dropped_stale + self.dropped_replayed + self.dropped_invalid
+    }
 }
 
 /// `GET /cluster/gossip`.

@@ -240,12 +240,25 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
                     <LinkAddressInput value=link0 list_id="create-link-choices"/>
                 </label>
                 <p class="hint">"Multiple links are used as failover, lower numbers have higher priority."</p>
-                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
-                    <button type="submit" class="primary">"Create"</button>
-                </div>
+                <DialogFooter error on_cancel label="Create".to_string()/>
             </form>
+        </div>
+    }
+}
+
+/// How every dialog form ends: the last error, Cancel, and the submit button.
+#[component]
+fn DialogFooter(
+    error: RwSignal<Option<String>>,
+    #[prop(into)] on_cancel: Callback<()>,
+    #[prop(into)] label: Signal<String>,
+    #[prop(optional, into)] disabled: Signal<bool>,
+) -> impl IntoView {
+    view! {
+        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        <div class="buttons">
+            <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+            <button type="submit" class="primary" disabled=move || disabled.get()>{move || label.get()}</button>
         </div>
     }
 }
@@ -287,11 +300,7 @@ fn ExpectedVotesDialog(#[prop(into)] on_done: Callback<()>, #[prop(into)] on_can
                     <input type="checkbox" name="understood" prop:checked=understood on:change=move |ev| understood.set(event_target_checked(&ev))/>
                     "I understand the risk: the other nodes are powered off."
                 </label>
-                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || !understood.get()>"Set expected votes"</button>
-                </div>
+                <DialogFooter error on_cancel label="Set expected votes".to_string() disabled=Signal::derive(move || !understood.get())/>
             </form>
         </div>
     }
@@ -381,13 +390,12 @@ fn JoinClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)] o
                 <label>{move || format!("Link 0 (peer's link address: {})", decoded.get().and_then(|d| d.peer_links.get("0").cloned()).unwrap_or_default())}
                     <LinkAddressInput value=link0 list_id="join-link-choices"/>
                 </label>
-                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || decoded.get().is_none()>
-                        {move || cluster_name().map(|n| format!("Join '{n}'")).unwrap_or_else(|| "Join".into())}
-                    </button>
-                </div>
+                <DialogFooter
+                    error
+                    on_cancel
+                    label=Signal::derive(move || cluster_name().map(|n| format!("Join '{n}'")).unwrap_or_else(|| "Join".into()))
+                    disabled=Signal::derive(move || decoded.get().is_none())
+                />
             </form>
         </div>
     }

@@ -47,14 +47,20 @@ async fn start(db: &sqlx::SqlitePool) -> Raft {
     Raft::new(1, config, NoPeers, RaftLogStore::new(db.clone()), ConfigStateMachine::new(db.clone())).await.unwrap()
 }
 
-#[tokio::test]
-async fn writes_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = common::database(dir.path()).await;
+/// A fresh store in `dir` with a one-node Raft that has become leader.
+async fn one_node_leader(dir: &std::path::Path) -> (sqlx::SqlitePool, Raft) {
+    let db = common::database(dir).await;
     let raft = start(&db).await;
     let me = NodeAddr { name: "n1".into(), api: "https://127.0.0.1:8006".into(), fingerprint: String::new() };
     raft.initialize(BTreeMap::from([(1, me)])).await.unwrap();
     raft.wait(Some(Duration::from_secs(10))).current_leader(1, "leader").await.unwrap();
+    (db, raft)
+}
+
+#[tokio::test]
+async fn writes_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, raft) = one_node_leader(dir.path()).await;
     raft.client_write(Command::put("cluster/config", json!({"name": "demo"}))).await.unwrap();
     assert_eq!(corral_consensus::read(&db, "cluster/config").await.unwrap(), Some(json!({"name": "demo"})));
     raft.shutdown().await.unwrap();
@@ -72,11 +78,7 @@ async fn writes_survive_a_restart() {
 #[tokio::test]
 async fn guarded_commands_apply_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db = common::database(dir.path()).await;
-    let raft = start(&db).await;
-    let me = NodeAddr { name: "n1".into(), api: "https://127.0.0.1:8006".into(), fingerprint: String::new() };
-    raft.initialize(BTreeMap::from([(1, me)])).await.unwrap();
-    raft.wait(Some(Duration::from_secs(10))).current_leader(1, "leader").await.unwrap();
+    let (db, raft) = one_node_leader(dir.path()).await;
     let claim = |expect: Option<serde_json::Value>, holder: &str| Command {
         ops: vec![
             Op::Expect { key: "leases/x".into(), value: expect },

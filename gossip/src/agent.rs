@@ -65,23 +65,8 @@ struct Counters {
     dropped_invalid: AtomicU64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CounterSnapshot {
-    pub received: u64,
-    pub sent: u64,
-    pub dropped_malformed: u64,
-    pub dropped_unauthentic: u64,
-    pub dropped_stale: u64,
-    pub dropped_replayed: u64,
-    /// Opened fine but was not a valid message (bad frame, refused by SWIM).
-    pub dropped_invalid: u64,
-}
-
-impl CounterSnapshot {
-    pub fn dropped(&self) -> u64 {
-        self.dropped_malformed + self.dropped_unauthentic + self.dropped_stale + self.dropped_replayed + self.dropped_invalid
-    }
-}
+/// The counters as the API reports them (`GET /cluster/gossip`).
+pub type CounterSnapshot = corral_api_types::cluster::GossipCounters;
 
 #[derive(Default)]
 struct PeerState {

@@ -1,4 +1,5 @@
-//! `corral cluster …`: the node's side of `pvecm` (create, status, join-info), done through the
+//! `corral cluster …`: the node's side of `pvecm` (create, join, status, join-info, delnode,
+//! expected), done through the
 //! local daemon's API so the CLI and the GUI take the same path.
 
 use std::path::Path;
@@ -8,30 +9,45 @@ use serde_json::Value;
 
 use super::local_api::LocalApi;
 
-pub struct CreateArgs {
-    pub name: String,
-    pub links: Vec<(u8, String)>,
-    pub nodeid: Option<u64>,
-    pub votes: Option<u32>,
+/// What this node brings to a cluster it creates or joins.
+#[derive(clap::Args)]
+pub struct MemberArgs {
+    /// This node's address on cluster link 0 (default: its listen or first non-loopback address).
+    #[arg(long)]
+    link0: Option<String>,
+    /// This node's address on cluster link 1.
+    #[arg(long)]
+    link1: Option<String>,
+    /// This node's id in the cluster (default: the lowest free one).
+    #[arg(long)]
+    nodeid: Option<u64>,
+    /// This node's quorum votes (default 1).
+    #[arg(long)]
+    votes: Option<u32>,
 }
 
-pub async fn create(data_dir: &Path, args: CreateArgs) -> anyhow::Result<()> {
-    let api = LocalApi::connect(data_dir).await?;
-    let mut form = vec![("clustername", args.name)];
-    let keys: Vec<String> = args.links.iter().map(|(n, _)| format!("link{n}")).collect();
-    for ((_, addr), key) in args.links.iter().zip(&keys) {
-        form.push((key.as_str(), addr.clone()));
+impl MemberArgs {
+    fn form(self) -> Vec<(String, String)> {
+        let links = [("link0", self.link0), ("link1", self.link1)].into_iter().filter_map(|(k, a)| Some((k.to_string(), a?)));
+        let rest = [("nodeid", self.nodeid.map(|v| v.to_string())), ("votes", self.votes.map(|v| v.to_string()))];
+        links.chain(rest.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?)))).collect()
     }
-    if let Some(id) = args.nodeid {
-        form.push(("nodeid", id.to_string()));
-    }
-    if let Some(votes) = args.votes {
-        form.push(("votes", votes.to_string()));
-    }
-    let upid = api.post("/cluster/config", &form).await?;
+}
+
+/// POST a task-starting form and print the task's log until it ends.
+async fn run_task(api: &LocalApi, path: &str, form: Vec<(String, String)>) -> anyhow::Result<()> {
+    let form: Vec<(&str, String)> = form.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let upid = api.post(path, &form).await?;
     let upid = upid.as_str().unwrap_or_default().to_string();
     println!("task {upid}");
     api.follow_task(&upid).await
+}
+
+pub async fn create(data_dir: &Path, name: String, member: MemberArgs) -> anyhow::Result<()> {
+    let api = LocalApi::connect(data_dir).await?;
+    let mut form = vec![("clustername".to_string(), name)];
+    form.extend(member.form());
+    run_task(&api, "/cluster/config", form).await
 }
 
 /// Like `pvecm status`: cluster information, quorum information, membership.
@@ -104,42 +120,22 @@ pub async fn delnode(data_dir: &Path, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub struct JoinArgs {
-    /// The peer's address, or the encoded Join Information (which carries address and fingerprint).
-    pub peer: String,
-    pub fingerprint: Option<String>,
-    pub links: Vec<(u8, String)>,
-    pub nodeid: Option<u64>,
-    pub votes: Option<u32>,
-}
-
-/// Join this node to a cluster (like `pvecm add`): asks for the peer's root password on a
-/// terminal, or reads it as one line from stdin; prints the task log.
-pub async fn join(data_dir: &Path, args: JoinArgs) -> anyhow::Result<()> {
-    let (hostname, fingerprint) = match EncodedJoinInfo::decode(&args.peer) {
-        Some(info) => (info.ip_address, args.fingerprint.unwrap_or(info.fingerprint)),
+/// Join this node to a cluster (like `pvecm add`): `peer` is the peer's address or the encoded
+/// Join Information; asks for the peer's root password on a terminal, or reads it as one line
+/// from stdin; prints the task log.
+pub async fn join(data_dir: &Path, peer: String, fingerprint: Option<String>, member: MemberArgs) -> anyhow::Result<()> {
+    let (hostname, fingerprint) = match EncodedJoinInfo::decode(&peer) {
+        Some(info) => (info.ip_address, fingerprint.unwrap_or(info.fingerprint)),
         None => {
-            let fp = args.fingerprint.ok_or_else(|| anyhow::anyhow!("--fingerprint is required unless the argument is the encoded Join Information"))?;
-            (args.peer, fp)
+            let fp = fingerprint.ok_or_else(|| anyhow::anyhow!("--fingerprint is required unless the argument is the encoded Join Information"))?;
+            (peer, fp)
         }
     };
     let api = LocalApi::connect(data_dir).await?;
     let password = read_peer_password(&hostname)?;
-    let mut form = vec![("hostname", hostname), ("fingerprint", fingerprint), ("password", password)];
-    let keys: Vec<String> = args.links.iter().map(|(n, _)| format!("link{n}")).collect();
-    for ((_, addr), key) in args.links.iter().zip(&keys) {
-        form.push((key.as_str(), addr.clone()));
-    }
-    if let Some(id) = args.nodeid {
-        form.push(("nodeid", id.to_string()));
-    }
-    if let Some(votes) = args.votes {
-        form.push(("votes", votes.to_string()));
-    }
-    let upid = api.post("/cluster/config/join", &form).await?;
-    let upid = upid.as_str().unwrap_or_default().to_string();
-    println!("task {upid}");
-    api.follow_task(&upid).await
+    let mut form = vec![("hostname".to_string(), hostname), ("fingerprint".to_string(), fingerprint), ("password".to_string(), password)];
+    form.extend(member.form());
+    run_task(&api, "/cluster/config/join", form).await
 }
 
 fn read_peer_password(peer: &str) -> anyhow::Result<String> {

@@ -103,18 +103,8 @@ enum ClusterCommand {
     Create {
         /// Cluster name: letters, digits and inner hyphens, at most 15 characters.
         name: String,
-        /// Address of cluster link 0 (default: the listen address or the first non-loopback one).
-        #[arg(long)]
-        link0: Option<String>,
-        /// Address of cluster link 1.
-        #[arg(long)]
-        link1: Option<String>,
-        /// This node's id in the cluster (default 1).
-        #[arg(long)]
-        nodeid: Option<u64>,
-        /// This node's quorum votes (default 1).
-        #[arg(long)]
-        votes: Option<u32>,
+        #[command(flatten)]
+        member: cluster::MemberArgs,
     },
     /// Join this node to an existing cluster (like `pvecm add`). The peer's root password is
     /// asked on the terminal, or read as one line from stdin.
@@ -125,18 +115,8 @@ enum ClusterCommand {
         /// SHA-256 fingerprint of the peer's certificate (taken from the Join Information if given).
         #[arg(long)]
         fingerprint: Option<String>,
-        /// This node's address on cluster link 0 (default: its listen or first non-loopback address).
-        #[arg(long)]
-        link0: Option<String>,
-        /// This node's address on cluster link 1.
-        #[arg(long)]
-        link1: Option<String>,
-        /// Ask for this node id.
-        #[arg(long)]
-        nodeid: Option<u64>,
-        /// This node's quorum votes (default 1).
-        #[arg(long)]
-        votes: Option<u32>,
+        #[command(flatten)]
+        member: cluster::MemberArgs,
     },
     /// Cluster, quorum and membership information (like `pvecm status`).
     Status,
@@ -217,14 +197,8 @@ async fn serve(
 
 async fn run_cluster(data_dir: &std::path::Path, command: ClusterCommand) -> anyhow::Result<()> {
     match command {
-        ClusterCommand::Create { name, link0, link1, nodeid, votes } => {
-            let links = [(0u8, link0), (1u8, link1)].into_iter().filter_map(|(n, a)| a.map(|a| (n, a))).collect();
-            cluster::create(data_dir, cluster::CreateArgs { name, links, nodeid, votes }).await
-        }
-        ClusterCommand::Join { peer, fingerprint, link0, link1, nodeid, votes } => {
-            let links = [(0u8, link0), (1u8, link1)].into_iter().filter_map(|(n, a)| a.map(|a| (n, a))).collect();
-            cluster::join(data_dir, cluster::JoinArgs { peer, fingerprint, links, nodeid, votes }).await
-        }
+        ClusterCommand::Create { name, member } => cluster::create(data_dir, name, member).await,
+        ClusterCommand::Join { peer, fingerprint, member } => cluster::join(data_dir, peer, fingerprint, member).await,
         ClusterCommand::Status => cluster::status(data_dir).await,
         ClusterCommand::JoinInfo => cluster::join_info(data_dir).await,
         ClusterCommand::Delnode { node } => cluster::delnode(data_dir, &node).await,

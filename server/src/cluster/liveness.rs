@@ -60,7 +60,8 @@ impl Liveness {
         self.member().as_ref().map(|g| g.local_addr())
     }
 
-    fn status(&self) -> NodeStatus {
+    /// What this node publishes about itself.
+    pub fn status(&self) -> NodeStatus {
         NodeStatus {
             version: env!("CARGO_PKG_VERSION").into(),
             load: crate::host::proc_stats::read_loadavg()[0],

@@ -258,10 +258,7 @@ impl ClusterHandle {
     /// (keeping the configuration it has) and start a new group with this node as its only
     /// voter. The caller bumps the cluster epoch right after.
     pub async fn restart_alone(&self, id: NodeId, me: NodeAddr) -> Result<(), ClusterError> {
-        self.shutdown().await;
-        for table in ["raft_log", "raft_meta", "raft_snapshot"] {
-            sqlx::query(&format!("DELETE FROM {table}")).execute(&self.db).await?;
-        }
+        self.reset_raft().await?;
         let raft = self.start(id).await.map_err(|e| ClusterError::Store(e.to_string()))?;
         raft.initialize(BTreeMap::from([(id, me)])).await.map_err(|e| ClusterError::Store(e.to_string()))?;
         raft.wait(Some(WRITE_TIMEOUT)).current_leader(id, "leader of the new epoch").await.map_err(|_| ClusterError::NoQuorum)?;
@@ -332,10 +329,8 @@ impl ClusterHandle {
 
     /// Undo a join that did not finish: stop Raft and forget the store's contents.
     pub async fn abandon(&self) {
-        self.shutdown().await;
-        for table in ["raft_log", "raft_meta", "raft_snapshot", "config_kv"] {
-            let _ = sqlx::query(&format!("DELETE FROM {table}")).execute(&self.db).await;
-        }
+        let _ = self.reset_raft().await;
+        let _ = sqlx::query("DELETE FROM config_kv").execute(&self.db).await;
         let _ = sqlx::query("DELETE FROM local_state WHERE name = 'raft_node_id'").execute(&self.db).await;
     }
 

@@ -121,13 +121,15 @@ pub fn write_managed_block(path: &Path, lines: &[String]) -> std::io::Result<()>
     }
     out.push_str(END);
     out.push('\n');
-    if out != old {
-        write_private(path, &out)?;
-    }
-    Ok(())
+    write_private(path, &out)
 }
 
+/// Write `text` (mode 0600, atomically) unless the file already says exactly that: this runs
+/// every couple of seconds.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use corral_api_types::cluster::{GossipCounters, GossipMember, GossipReport};
+use corral_api_types::cluster::{GossipMember, GossipReport};
 use serde_json::Value;
 
 use crate::api::error::ApiResult;
@@ -30,26 +30,14 @@ pub async fn report(state: &AppState) -> sqlx::Result<GossipReport> {
         .iter()
         .map(|n| {
             let address = n.links.get(&0).map(|l| std::net::SocketAddr::new(l.address, n.gossip_port).to_string()).unwrap_or_default();
-            if n.name == me {
-                return GossipMember {
-                    node: n.name.clone(),
-                    local: true,
-                    alive: true,
-                    address,
-                    latency_ms: None,
-                    version: Some(env!("CARGO_PKG_VERSION").into()),
-                    load: Some(crate::host::proc_stats::read_loadavg()[0]),
-                    uptime: Some(crate::host::proc_stats::read_uptime()),
-                    ssh: None,
-                    ssh_error: None,
-                };
-            }
+            let local = n.name == me;
             let seen = peers.iter().find(|p| p.node == n.name);
-            let status = seen.and_then(|p| p.status.clone());
+            // This node's own figures are what it publishes to the others.
+            let status = if local { Some(state.liveness.status()) } else { seen.and_then(|p| p.status.clone()) };
             GossipMember {
                 node: n.name.clone(),
-                local: false,
-                alive: seen.is_some_and(|p| p.alive),
+                local,
+                alive: local || seen.is_some_and(|p| p.alive),
                 address,
                 latency_ms: seen.and_then(|p| p.rtt_us).map(|us| us as f64 / 1000.0),
                 version: status.as_ref().map(|s| s.version.clone()),
@@ -60,14 +48,5 @@ pub async fn report(state: &AppState) -> sqlx::Result<GossipReport> {
             }
         })
         .collect();
-    let counters = state.liveness.counters().map(|c| GossipCounters {
-        received: c.received,
-        sent: c.sent,
-        dropped_malformed: c.dropped_malformed,
-        dropped_unauthentic: c.dropped_unauthentic,
-        dropped_stale: c.dropped_stale,
-        dropped_replayed: c.dropped_replayed,
-        dropped_invalid: c.dropped_invalid,
-    });
-    Ok(GossipReport { members, counters })
+    Ok(GossipReport { members, counters: state.liveness.counters() })
 }
