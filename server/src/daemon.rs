@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::{header, HeaderValue};
 use axum::Router;
-use axum_server::tls_rustls::RustlsConfig;
 use corral_api_types::{NodeName, Userid};
 use leptos::config::LeptosOptions;
 use rand::distributions::{Alphanumeric, DistString};
@@ -93,7 +92,8 @@ async fn ensure_root(db: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<(
     Ok(())
 }
 
-fn tls_config(pki: &pki::NodePki) -> anyhow::Result<RustlsConfig> {
+/// The TLS browsers and API clients get: the node's own certificate, no client certificates.
+fn public_tls_config(pki: &pki::NodePki) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let certs = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().context("node certificate")?;
     let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).context("node key")?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -102,7 +102,7 @@ fn tls_config(pki: &pki::NodePki) -> anyhow::Result<RustlsConfig> {
         .with_single_cert(certs, key)?;
     // HTTP/1.1 only: PVE clients read the error text from the reason phrase, which HTTP/2 lacks.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 fn write_run_state(data_dir: &Path, state: &RunState) -> anyhow::Result<()> {
@@ -144,7 +144,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .build();
     let tasks = Arc::new(TaskRunner::new(config.node.clone(), &config.data_dir, db.clone(), events.clone()).await?);
-    let cluster = ClusterHandle::open(db.clone()).await.context("starting the cluster store")?;
+    let node_tls = Arc::new(crate::cluster::node_tls::NodeTls::open(&config.data_dir));
+    let cluster = ClusterHandle::open(db.clone(), node_tls.clone()).await.context("starting the cluster store")?;
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
@@ -194,7 +195,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .layer(SetResponseHeaderLayer::overriding(header::SERVER, HeaderValue::from_static("corral")));
 
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, tls_config(&node_pki)?).handle(handle.clone());
+    let server = axum_server::from_tcp(listener).acceptor(crate::https::Acceptor::new(public_tls_config(&node_pki)?, node_tls)).handle(handle.clone());
     let mut serving = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
     let Some(_) = handle.listening().await else {
         return match (&mut serving).await? {

@@ -14,6 +14,7 @@ mod daemon;
 mod db;
 mod events;
 mod host;
+mod https;
 mod node_stats;
 mod pki;
 mod state;

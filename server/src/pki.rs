@@ -24,6 +24,10 @@ pub struct PkiPaths {
     pub ca_key: PathBuf,
     pub node_cert: PathBuf,
     pub node_key: PathBuf,
+    /// The cluster's CA and this node's certificate under it (mutual TLS between nodes).
+    pub cluster_ca: PathBuf,
+    pub cluster_cert: PathBuf,
+    pub cluster_key: PathBuf,
 }
 
 impl PkiPaths {
@@ -34,6 +38,9 @@ impl PkiPaths {
             ca_key: dir.join("ca.key"),
             node_cert: dir.join("node.pem"),
             node_key: dir.join("node.key"),
+            cluster_ca: dir.join("cluster-ca.pem"),
+            cluster_cert: dir.join("cluster-node.pem"),
+            cluster_key: dir.join("cluster-node.key"),
         }
     }
 }
@@ -51,7 +58,7 @@ pub fn fingerprint_of_pem(pem_text: &str) -> anyhow::Result<String> {
     Ok(fingerprint(&der))
 }
 
-fn write_file(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
+pub fn write_file(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
     f.write_all(contents.as_bytes())?;
@@ -100,6 +107,38 @@ fn create_node_cert(paths: &PkiPaths, node: &str, addresses: &[IpAddr]) -> anyho
     write_file(&paths.node_key, &key.serialize_pem(), 0o600)?;
     write_file(&paths.node_cert, &cert.pem(), 0o644)?;
     Ok(())
+}
+
+/// A node's identity inside the cluster: the cluster CA and a certificate it issued for the
+/// node's name, used for mutual TLS between nodes (never shown to browsers).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct NodeCredentials {
+    pub ca_cert: String,
+    pub cert: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for NodeCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCredentials").field("cert", &fingerprint_of_pem(&self.cert).unwrap_or_default()).finish_non_exhaustive()
+    }
+}
+
+/// Issue `node`'s cluster certificate under the cluster CA: its name as the only subject name
+/// (peers check it by name, not by address), usable as TLS server and client.
+pub fn issue_node_credentials(ca_cert_pem: &str, ca_key_pem: &str, node: &str) -> anyhow::Result<NodeCredentials> {
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, KeyPair::from_pem(ca_key_pem)?)?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(vec![node.to_string()])?;
+    params.distinguished_name.push(DnType::CommonName, node);
+    params.distinguished_name.push(DnType::OrganizationName, "corral");
+    params.distinguished_name.push(DnType::OrganizationalUnitName, "cluster node");
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    validity(&mut params, 3650);
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(NodeCredentials { ca_cert: ca_cert_pem.to_string(), cert: cert.pem(), key: key.serialize_pem() })
 }
 
 /// Load the node's PKI, creating the CA and the node certificate on first start.

@@ -33,6 +33,10 @@ pub struct ClusterNode {
     /// UDP port of its gossip member, on its link 0 address.
     #[serde(default = "default_gossip_port")]
     pub gossip_port: u16,
+    /// SHA-256 fingerprint of its cluster certificate (mutual TLS between nodes): node-to-node
+    /// calls are taken only from the members listed here.
+    #[serde(default)]
+    pub node_cert: String,
 }
 
 fn default_gossip_port() -> u16 {
@@ -178,6 +182,7 @@ mod tests {
                 api: "https://10.0.0.1:8006".into(),
                 fingerprint: "AA".into(),
                 gossip_port: 5405,
+                node_cert: String::new(),
             }],
         };
         let totem = cfg.totem();

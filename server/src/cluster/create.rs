@@ -77,6 +77,9 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
     let ca_cert = tokio::fs::read_to_string(&paths.ca_cert).await?;
     let ca_key = tokio::fs::read_to_string(&paths.ca_key).await?;
     let node_cert = tokio::fs::read_to_string(&paths.node_cert).await?;
+    log.line("Issuing this node's cluster certificate (mutual TLS between nodes)").await;
+    let credentials = crate::pki::issue_node_credentials(&ca_cert, &ca_key, state.node.as_str())?;
+    state.cluster.tls().install(&credentials)?;
 
     let api = api_url(state.listen, link0);
     log.line(format!("Initialising the replicated configuration store (node id {}, API {api})", req.nodeid)).await;
@@ -94,6 +97,7 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
             api,
             fingerprint: state.fingerprint.clone(),
             gossip_port: state.liveness.port,
+            node_cert: crate::pki::fingerprint_of_pem(&credentials.cert)?,
         }],
     };
     log.line("Writing cluster configuration, CA and keys to the store").await;

@@ -16,7 +16,6 @@ use serde_json::json;
 use sqlx::SqlitePool;
 
 use super::config::KEY_CONFIG;
-use super::network::node_call;
 use super::{quorum, ClusterConfig, ClusterError};
 use crate::cluster_log;
 use crate::state::AppState;
@@ -94,7 +93,7 @@ pub async fn resync(state: &AppState, peer: &NodeAddr, epoch: u64) -> anyhow::Re
     state.cluster.reset_raft().await?;
     state.cluster.start_member(me.nodeid).await?;
     let addr = NodeAddr { name: me.name.clone(), api: me.api.clone(), fingerprint: me.fingerprint.clone() };
-    node_call::<_, Result<(), String>>(&state.db, peer, "add-member", &(me.nodeid, addr), RESYNC_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.cluster.call::<_, Result<(), String>>(peer, "add-member", &(me.nodeid, addr), RESYNC_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
     let deadline = tokio::time::Instant::now() + RESYNC_TIMEOUT;
     while replicated_epoch(corral_consensus::read(&state.db, KEY_EPOCH).await?) < epoch || ClusterConfig::load(&state.db).await?.is_none() {
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "the configuration did not arrive within {RESYNC_TIMEOUT:?}");

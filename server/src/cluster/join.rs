@@ -3,9 +3,11 @@
 //! 1. The joiner logs in to the peer as `root@pam` (password typed by the admin; the peer pinned
 //!    by the pasted fingerprint) and asks `POST /cluster/config/nodes/{name}`. The peer checks
 //!    everything and changes nothing; it answers with the node id and the cluster authkey.
-//! 2. The joiner starts an empty Raft member and calls the peer's node-to-node `join`, signed
-//!    with the authkey. The cluster's leader copies the store to the joiner, makes it a voter and
-//!    records it in the configuration. Then the joiner takes the cluster's ticket keys.
+//!    The answer also carries the joiner's cluster certificate, issued under the cluster CA.
+//! 2. The joiner starts an empty Raft member and calls the peer's node-to-node `join` over
+//!    mutual TLS with that certificate. The cluster's leader copies the store to the joiner,
+//!    makes it a voter and records it (with its certificate's fingerprint) in the configuration.
+//!    Then the joiner takes the cluster's ticket keys.
 //!
 //! A refusal in phase 1 leaves both sides as they were; a failure in phase 2 makes the joiner
 //! drop what it started.
@@ -19,8 +21,7 @@ use corral_consensus::{Command, NodeAddr, Op};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTHKEY, KEY_AUTH_KEYS};
-use super::network::node_call;
+use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTH_KEYS};
 use super::peer_client::{pinned_client, pve_data};
 use super::{create, ClusterError};
 use crate::auth::AuthKeys;
@@ -58,6 +59,10 @@ pub struct Admission {
     pub clustername: String,
     /// base64 of the 2048-bit authkey (PVE returns `corosync_authkey` here too).
     pub corosync_authkey: String,
+    /// The peer's node name: its cluster certificate is checked against it.
+    pub peer_node: String,
+    /// The cluster CA and the joiner's cluster certificate, issued by the peer.
+    pub node_credentials: crate::pki::NodeCredentials,
 }
 
 fn major_minor(version: &str) -> String {
@@ -123,8 +128,9 @@ pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, 
     Ok((config, nodeid))
 }
 
-/// Phase 2 on the peer: admit again (the cluster may have changed), add the member, record it.
-pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(), ClusterError> {
+/// Phase 2 on the peer: admit again (the cluster may have changed), add the member, record it
+/// with `node_cert`, the fingerprint of the cluster certificate it called with.
+pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64, node_cert: String) -> Result<(), ClusterError> {
     admit(state, &Candidate { nodeid: Some(nodeid), ..who.clone() }).await?;
     let addr = NodeAddr { name: who.name.clone(), api: who.api.clone(), fingerprint: who.fingerprint.clone() };
     // The node enters the configuration first, atomically checked against other joiners (so
@@ -137,6 +143,7 @@ pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64) -> Result<(),
         api: who.api.clone(),
         fingerprint: who.fingerprint.clone(),
         gossip_port: who.gossip_port,
+        node_cert,
     };
     super::config::update(&state.db, &state.cluster, |config| {
         if let Some(other) = config.nodes.iter().find(|n| n.name == entry.name || n.nodeid == entry.nodeid) {
@@ -278,17 +285,11 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
 }
 
 async fn enroll_remotely(state: &AppState, req: &JoinRequest, me: &Candidate, admission: &Admission, log: &TaskLog) -> anyhow::Result<()> {
-    // The authkey must be known before the leader's first message arrives, to check its MAC;
-    // the copy of the store that follows writes the same value.
-    sqlx::query("INSERT INTO config_kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        .bind(KEY_AUTHKEY)
-        .bind(Value::String(admission.corosync_authkey.clone()).to_string())
-        .execute(&state.db)
-        .await?;
+    state.cluster.tls().install(&admission.node_credentials)?;
     state.cluster.start_member(admission.nodeid).await?;
     log.line("Waiting for the cluster to copy its configuration store to this node").await;
-    let peer = NodeAddr { name: req.hostname.clone(), api: peer_url(&req.hostname), fingerprint: req.fingerprint.clone() };
-    node_call::<_, Result<(), String>>(&state.db, &peer, "join", &(me, admission.nodeid), JOIN_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let peer = NodeAddr { name: admission.peer_node.clone(), api: peer_url(&req.hostname), fingerprint: req.fingerprint.clone() };
+    state.cluster.call::<_, Result<(), String>>(&peer, "join", &(me, admission.nodeid), JOIN_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
     loop {

@@ -1,7 +1,6 @@
-//! Raft's transport: JSON over HTTPS to the peer's `/api2/json/cluster/raft/*`, pinned to the
-//! peer's certificate fingerprint from the membership (as PVE pins nodes when it proxies) and
-//! authenticated with the node-to-node MAC (see `peer_client.rs`). A peer that
-//! cannot be reached is reported as `Unreachable`, which Raft treats as a down node.
+//! Raft's transport: JSON over HTTPS to the peer's `/api2/json/cluster/raft/*`, with mutual TLS
+//! under the cluster CA (see `node_tls.rs`). A peer that cannot be reached is reported as
+//! `Unreachable`, which Raft treats as a down node.
 
 use std::time::Duration;
 
@@ -13,11 +12,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::SqlitePool;
 
-use super::config::KEY_AUTHKEY;
-use super::peer_client::{node_auth_key, shared_pinned_client, sign_node_call, NODE_AUTH_HEADER};
+use super::node_tls::NodeTls;
 
 pub struct PeerNetwork {
     pub db: SqlitePool,
+    pub tls: std::sync::Arc<NodeTls>,
     /// Per peer: whether the last Raft call reached it (failures are logged on change only;
     /// openraft's own per-retry errors are silenced by the default log filter).
     pub reachable: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, bool>>>,
@@ -25,6 +24,7 @@ pub struct PeerNetwork {
 
 pub struct PeerClient {
     db: SqlitePool,
+    tls: std::sync::Arc<NodeTls>,
     target_id: u64,
     target: NodeAddr,
     reachable: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, bool>>>,
@@ -33,28 +33,26 @@ pub struct PeerClient {
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerClient {
-        PeerClient { db: self.db.clone(), target_id: target, target: node.clone(), reachable: self.reachable.clone() }
+        PeerClient { db: self.db.clone(), tls: self.tls.clone(), target_id: target, target: node.clone(), reachable: self.reachable.clone() }
     }
 }
 
-/// The key node-to-node calls are signed with, derived from the authkey in the replicated store.
-pub async fn node_key(db: &SqlitePool) -> anyhow::Result<ring::hmac::Key> {
-    let authkey = corral_consensus::read(db, KEY_AUTHKEY).await?.and_then(|v| v.as_str().map(str::to_owned)).ok_or_else(|| anyhow::anyhow!("no cluster authkey"))?;
-    let authkey = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, authkey)?;
-    Ok(node_auth_key(&authkey))
-}
-
-/// POST `body` to `<peer.api>/api2/json/cluster/raft/<what>`, pinned to the peer's certificate
-/// fingerprint and signed; the peer's answer.
-pub async fn node_call<Req: Serialize, Resp: DeserializeOwned>(db: &SqlitePool, peer: &NodeAddr, what: &str, body: &Req, timeout: Duration) -> anyhow::Result<Resp> {
-    let key = node_key(db).await?;
+/// POST `body` to `<peer.api>/api2/json/cluster/raft/<what>` over mutual TLS, the peer checked
+/// to hold the cluster's certificate for its name; the peer's answer.
+pub async fn node_call<Req: Serialize, Resp: DeserializeOwned>(
+    tls: &NodeTls,
+    db: &SqlitePool,
+    peer: &NodeAddr,
+    what: &str,
+    body: &Req,
+    timeout: Duration,
+) -> anyhow::Result<Resp> {
     let api = &peer.api;
-    let path = format!("/api2/json/cluster/raft/{what}");
     let bytes = serde_json::to_vec(body)?;
-    let response = shared_pinned_client(&peer.fingerprint)?
-        .post(format!("{api}{path}"))
+    let response = tls
+        .client(&peer.name)?
+        .post(format!("{api}/api2/json/cluster/raft/{what}"))
         .timeout(timeout)
-        .header(NODE_AUTH_HEADER, sign_node_call(&key, &path, &bytes))
         .header(super::epoch::EPOCH_HEADER, super::epoch::current(db).await.to_string())
         .header("Content-Type", "application/json")
         .body(bytes)
@@ -86,7 +84,7 @@ impl PeerClient {
     ) -> Result<Resp, RPCError<u64, NodeAddr, E>> {
         // Finish before openraft gives up on the call (hard TTL), so a failure is ours to note.
         let timeout = option.soft_ttl();
-        let answer = match tokio::time::timeout(timeout, node_call::<Req, Result<Resp, E>>(&self.db, &self.target, what, request, timeout)).await {
+        let answer = match tokio::time::timeout(timeout, node_call::<Req, Result<Resp, E>>(&self.tls, &self.db, &self.target, what, request, timeout)).await {
             Ok(answer) => answer,
             Err(_) => Err(anyhow::anyhow!("no answer within {timeout:?}")),
         };

@@ -12,6 +12,7 @@ use tokio::sync::RwLock;
 use openraft::ChangeMembers;
 
 use super::network::{node_call, PeerNetwork};
+use super::node_tls::NodeTls;
 use super::ClusterError;
 
 /// How long a write may wait for the leader and a quorum before it is refused.
@@ -38,6 +39,8 @@ pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct ClusterHandle {
     db: SqlitePool,
+    /// This node's cluster certificate, for every call to another member.
+    tls: Arc<NodeTls>,
     raft: RwLock<Option<(NodeId, Raft)>>,
     /// Set from start-up until this member's Raft runs (see `epoch::start_store`): writes
     /// meanwhile fail as without quorum, not as "not in a cluster".
@@ -66,9 +69,9 @@ impl ClusterHandle {
     /// Open the handle. A node that was in a cluster does not start its Raft here: it first
     /// checks, through gossip, that the cluster has not moved to a newer epoch without it
     /// ([`super::epoch::start_store`] calls [`Self::resume`]).
-    pub async fn open(db: SqlitePool) -> anyhow::Result<Arc<Self>> {
+    pub async fn open(db: SqlitePool, tls: Arc<NodeTls>) -> anyhow::Result<Arc<Self>> {
         let was_member = local_node_id(&db).await?.is_some();
-        Ok(Arc::new(Self { db, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default() }))
+        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default() }))
     }
 
     /// The lowest node id not in `used`, not a Raft member and not recently handed to another
@@ -98,11 +101,20 @@ impl ClusterHandle {
     }
 
     async fn start(&self, id: NodeId) -> anyhow::Result<Raft> {
-        let network = PeerNetwork { db: self.db.clone(), reachable: Default::default() };
+        let network = PeerNetwork { db: self.db.clone(), tls: self.tls.clone(), reachable: Default::default() };
         let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
         self.starting.store(false, std::sync::atomic::Ordering::SeqCst);
         Ok(raft)
+    }
+
+    /// A node-to-node call to `peer`'s `/cluster/raft/<what>`.
+    pub async fn call<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(&self, peer: &NodeAddr, what: &str, body: &Req, timeout: Duration) -> anyhow::Result<Resp> {
+        node_call(&self.tls, &self.db, peer, what, body, timeout).await
+    }
+
+    pub fn tls(&self) -> &NodeTls {
+        &self.tls
     }
 
     pub async fn raft(&self) -> Option<(NodeId, Raft)> {
@@ -196,7 +208,7 @@ impl ClusterHandle {
             }),
             // A leader that lost power would hold the whole budget in a TCP connect; ask again
             // (a new leader is elected within about two seconds) rather than wait for it.
-            Ok((_, Some(leader))) => match node_call::<_, Result<CommandResult, String>>(&self.db, &leader, "write", command, left.min(FORWARD_ATTEMPT)).await {
+            Ok((_, Some(leader))) => match node_call::<_, Result<CommandResult, String>>(&self.tls, &self.db, &leader, "write", command, left.min(FORWARD_ATTEMPT)).await {
                 Ok(Ok(result)) => Ok(result),
                 Ok(Err(text)) if text == ClusterError::NoQuorum.to_string() => Err(Attempt::Final(ClusterError::NoQuorum)),
                 Ok(Err(text)) => Err(Attempt::Final(ClusterError::Refused(text))),
@@ -227,7 +239,7 @@ impl ClusterHandle {
                         }
                     }
                 }
-                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.db, &leader, "add-member", &(id, addr), MEMBERSHIP_TIMEOUT)
+                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.tls, &self.db, &leader, "add-member", &(id, addr), MEMBERSHIP_TIMEOUT)
                     .await
                     .map_err(|e| ClusterError::Refused(format!("asking the leader to add the node: {e}")))?
                     .map_err(ClusterError::Refused),
@@ -245,7 +257,7 @@ impl ClusterHandle {
                     .await
                     .map(|_| ())
                     .map_err(|e| ClusterError::Refused(format!("changing membership: {e}"))),
-                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.db, &leader, "remove-member", &id, MEMBERSHIP_TIMEOUT)
+                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.tls, &self.db, &leader, "remove-member", &id, MEMBERSHIP_TIMEOUT)
                     .await
                     .map_err(|e| ClusterError::Refused(format!("asking the leader to remove the node: {e}")))?
                     .map_err(ClusterError::Refused),
@@ -332,6 +344,7 @@ impl ClusterHandle {
         let _ = self.reset_raft().await;
         let _ = sqlx::query("DELETE FROM config_kv").execute(&self.db).await;
         let _ = sqlx::query("DELETE FROM local_state WHERE name = 'raft_node_id'").execute(&self.db).await;
+        self.tls.remove();
     }
 
     pub async fn shutdown(&self) {

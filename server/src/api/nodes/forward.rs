@@ -1,5 +1,5 @@
 //! One API for the whole cluster: a request for `/nodes/{other}/…` is re-issued to that node
-//! (pinned to its certificate fingerprint from the replicated node list) with
+//! (over mutual TLS under the cluster CA, see `cluster/node_tls.rs`) with
 //! `PVEDisableProxy: true` as a loop guard, as PVE's proxy does. The caller's identity travels as
 //! a fresh ticket (tickets are valid on every node); API tokens travel as they came.
 
@@ -12,7 +12,6 @@ use corral_api_types::Userid;
 
 use crate::api::error::ApiError;
 use crate::auth::{csrf, ticket, unix_now, AuthMethod, Authenticated};
-use crate::cluster::peer_client::shared_pinned_client;
 use crate::cluster::ClusterConfig;
 use crate::state::AppState;
 
@@ -53,7 +52,7 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
 async fn relay(state: &AppState, target: &crate::cluster::config::ClusterNode, auth: &Authenticated, parts: axum::http::request::Parts, body: Body) -> anyhow::Result<Response> {
     let body = axum::body::to_bytes(body, MAX_FORWARD_BYTES).await?;
     let path_and_query = parts.extensions.get::<OriginalUri>().and_then(|u| u.path_and_query().cloned()).map(|p| p.to_string()).unwrap_or_default();
-    let client = shared_pinned_client(&target.fingerprint)?;
+    let client = state.cluster.tls().client(&target.name)?;
     let mut request =
         client.request(parts.method.clone(), format!("{}{path_and_query}", target.api)).timeout(FORWARD_TIMEOUT).header(LOOP_GUARD, "1").body(body);
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {

@@ -63,8 +63,20 @@ pub async fn add_node(
     let links = super::parse_links(&p.rest)?;
     let who = Candidate { name: name.to_string(), nodeid: p.nodeid, votes: p.votes.unwrap_or(1), links, api: p.api, fingerprint: p.fingerprint, version: p.version, gossip_port: p.gossip_port.unwrap_or(crate::cluster::liveness::DEFAULT_GOSSIP_PORT) };
     let (config, nodeid) = admit(&state, &who).await?;
-    let authkey = corral_consensus::read(&state.db, crate::cluster::config::KEY_AUTHKEY).await?.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    Ok(crate::api::data(Admission { nodeid, clustername: config.name, corosync_authkey: authkey }))
+    let text = |key: &'static str| {
+        let db = state.db.clone();
+        async move { corral_consensus::read(&db, key).await.map(|v| v.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) }
+    };
+    use crate::cluster::config::{KEY_AUTHKEY, KEY_CA_CERT, KEY_CA_KEY};
+    let node_credentials = crate::pki::issue_node_credentials(&text(KEY_CA_CERT).await?, &text(KEY_CA_KEY).await?, name.as_str())
+        .map_err(|e| ApiError::internal("issuing the cluster certificate", format!("{e:#}")))?;
+    Ok(crate::api::data(Admission {
+        nodeid,
+        clustername: config.name,
+        corosync_authkey: text(KEY_AUTHKEY).await?,
+        peer_node: state.node.to_string(),
+        node_credentials,
+    }))
 }
 
 /// `DELETE /cluster/config/nodes/{node}`: remove a node from the cluster (root only, needs quorum).
