@@ -34,14 +34,18 @@ pub enum ClusterStatusEntry {
     },
 }
 
-/// One entry of `GET /cluster/resources` (the node subset for now).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One entry of `GET /cluster/resources`: nodes and guests.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ClusterResource {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vmid: Option<crate::Vmid>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cpu: Option<f64>,

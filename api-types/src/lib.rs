@@ -8,12 +8,14 @@ pub mod ids;
 pub mod node;
 pub mod cluster;
 pub mod cluster_config;
+pub mod guest;
 pub mod access;
 pub mod pve_bool;
 pub mod upid;
 
 pub use ids::{IdError, NodeName, TokenName, Userid};
 pub use upid::Upid;
+pub use guest::Vmid;
 
 /// `GET /version`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

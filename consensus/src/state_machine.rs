@@ -37,6 +37,15 @@ impl ConfigStateMachine {
     }
 
     /// Apply `command` if all its guards hold; whether it was applied.
+    /// Apply `command` to the tree directly, outside Raft: for a node that is in no cluster,
+    /// whose tree is its own until it creates one. The same all-or-nothing guards as in Raft.
+    pub async fn apply_standalone(db: &SqlitePool, command: &Command) -> sqlx::Result<bool> {
+        let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+        let applied = Self::apply_ops(&mut tx, command).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
     async fn apply_ops(tx: &mut sqlx::SqliteConnection, command: &Command) -> Result<bool, sqlx::Error> {
         for op in &command.ops {
             if let Op::Expect { key, value } = op {

@@ -13,6 +13,7 @@ mod console;
 mod daemon;
 mod db;
 mod events;
+mod guests;
 mod host;
 mod https;
 mod node_stats;

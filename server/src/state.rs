@@ -61,6 +61,14 @@ impl AppInner {
         crate::cluster::quorum::config_is_quorate(config, voters.as_ref(), &self.liveness.online(self.node.as_str()))
     }
 
+    /// PVE refuses configuration changes at once without quorum; a standalone node always has it.
+    pub async fn require_quorum(&self) -> Result<(), crate::cluster::ClusterError> {
+        match crate::cluster::ClusterConfig::load(&self.db).await? {
+            Some(config) if !self.sees_quorum(&config).await => Err(crate::cluster::ClusterError::NoQuorum),
+            _ => Ok(()),
+        }
+    }
+
     pub fn set_keys(&self, keys: AuthKeys) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }

@@ -32,6 +32,8 @@ pub struct Authenticated {
 pub enum Privilege {
     SysAudit,
     UserModify,
+    VmAudit,
+    VmAllocate,
 }
 
 impl Privilege {
@@ -39,6 +41,8 @@ impl Privilege {
         match self {
             Privilege::SysAudit => "Sys.Audit",
             Privilege::UserModify => "User.Modify",
+            Privilege::VmAudit => "VM.Audit",
+            Privilege::VmAllocate => "VM.Allocate",
         }
     }
 }

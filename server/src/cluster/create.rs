@@ -113,6 +113,11 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
         ],
     };
     command.ops.extend(crate::auth::token_store::migration_ops(&state.db).await?);
+    // What this node kept while standalone (guest configurations) enters the cluster's log,
+    // so members that replay the log instead of taking a snapshot get it too.
+    let written: std::collections::BTreeSet<String> = command.ops.iter().filter_map(|op| if let Op::Put { key, .. } = op { Some(key.clone()) } else { None }).collect();
+    let standalone = corral_consensus::read_prefix(&state.db, "").await?;
+    command.ops.extend(standalone.into_iter().filter(|(key, _)| !written.contains(key)).map(|(key, value)| Op::Put { key, value }));
     state.cluster.write(command).await?;
     cluster_log::append(&state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("created cluster '{}'", req.name)).await;
     log.line(format!("Cluster '{}' created; this node is member 1 of 1 and quorate", req.name)).await;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use corral_api_types::cluster_config::LinkSpec;
+use corral_api_types::Vmid;
 use corral_consensus::{Command, NodeAddr, Op};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,6 +47,9 @@ pub struct Candidate {
     pub version: String,
     #[serde(default = "default_gossip_port")]
     pub gossip_port: u16,
+    /// The guests the joiner has: it must have none, its configuration is replaced.
+    #[serde(default)]
+    pub guests: Vec<Vmid>,
 }
 
 fn default_gossip_port() -> u16 {
@@ -91,6 +95,13 @@ pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, 
     let ours = env!("CARGO_PKG_VERSION");
     if major_minor(&who.version) != major_minor(ours) {
         return Err(ClusterError::Refused(format!("version mismatch: the joining node runs corral {}, the cluster runs {ours}", who.version)));
+    }
+    if !who.guests.is_empty() {
+        let ids: Vec<String> = who.guests.iter().map(Vmid::to_string).collect();
+        return Err(ClusterError::Refused(format!(
+            "this host already contains virtual guests (VMID {}); the cluster's configuration would replace theirs - remove or back them up first",
+            ids.join(", ")
+        )));
     }
     if config.node(&who.name).is_some() {
         return Err(ClusterError::Refused(format!("can't add existing node '{}'", who.name)));
@@ -198,6 +209,8 @@ pub struct JoinRequest {
     pub nodeid: Option<u64>,
     pub votes: u32,
     pub links: BTreeMap<u8, LinkSpec>,
+    /// This node's guests (the peer refuses the join unless there are none).
+    pub guests: Vec<Vmid>,
 }
 
 pub fn peer_url(hostname: &str) -> String {
@@ -249,6 +262,7 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
         fingerprint: state.fingerprint.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         gossip_port: state.liveness.port,
+        guests: req.guests.clone(),
     };
     log.line(format!("Request addition of this node ('{}') to the cluster", me.name)).await;
     let mut form: Vec<(String, String)> = vec![
@@ -259,6 +273,9 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
         ("version".into(), me.version.clone()),
         ("gossip_port".into(), me.gossip_port.to_string()),
     ];
+    if !me.guests.is_empty() {
+        form.push(("guests".into(), me.guests.iter().map(Vmid::to_string).collect::<Vec<_>>().join(",")));
+    }
     if let Some(id) = me.nodeid {
         form.push(("nodeid".into(), id.to_string()));
     }
@@ -286,6 +303,8 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
 
 async fn enroll_remotely(state: &AppState, req: &JoinRequest, me: &Candidate, admission: &Admission, log: &TaskLog) -> anyhow::Result<()> {
     state.cluster.tls().install(&admission.node_credentials)?;
+    // The cluster's tree replaces this node's (the peer made sure it held no guests).
+    sqlx::query("DELETE FROM config_kv").execute(&state.db).await?;
     state.cluster.start_member(admission.nodeid).await?;
     log.line("Waiting for the cluster to copy its configuration store to this node").await;
     let peer = NodeAddr { name: admission.peer_node.clone(), api: peer_url(&req.hostname), fingerprint: req.fingerprint.clone() };

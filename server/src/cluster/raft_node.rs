@@ -217,6 +217,18 @@ impl ClusterHandle {
         }
     }
 
+    /// Commit a change to the configuration tree: through Raft in a cluster, straight into the
+    /// local tree on a standalone node (creating a cluster carries that tree into its first
+    /// entry; a joiner must have nothing in it that would be lost, see `join::precheck`).
+    pub async fn write_config(&self, command: Command) -> Result<CommandResult, ClusterError> {
+        let standalone = self.raft().await.is_none() && !self.starting.load(std::sync::atomic::Ordering::SeqCst) && local_node_id(&self.db).await?.is_none();
+        if !standalone {
+            return self.write(command).await;
+        }
+        let applied = ConfigStateMachine::apply_standalone(&self.db, &command).await?;
+        Ok(CommandResult { index: 0, applied })
+    }
+
     /// Make `id` a voting member: the leader first brings it up to date as a learner.
     pub async fn add_member(&self, id: NodeId, addr: NodeAddr) -> Result<(), ClusterError> {
         let work = async {

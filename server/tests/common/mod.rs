@@ -170,6 +170,12 @@ impl Endpoint {
         json(req.send().await.unwrap()).await
     }
 
+    /// DELETE an API path with a ticket and its CSRF token.
+    pub async fn delete(&self, t: &Ticket, path: &str) -> (u16, serde_json::Value) {
+        let req = self.client().delete(self.api(path)).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf);
+        json(req.send().await.unwrap()).await
+    }
+
     /// Follow a task until it stops (60 s at most); its exit status and log lines.
     pub async fn wait_task(&self, t: &Ticket, upid: &str) -> (String, Vec<String>) {
         let node = upid.split(':').nth(1).unwrap().to_string();

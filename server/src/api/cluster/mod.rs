@@ -5,6 +5,7 @@ pub mod config;
 pub mod gossip;
 pub mod leases;
 pub mod log;
+pub mod nextid;
 pub mod raft;
 pub mod resources;
 pub mod status;
@@ -16,7 +17,7 @@ use axum::Router;
 use crate::state::AppState;
 
 async fn index() -> axum::Json<serde_json::Value> {
-    super::listing("name", &["config", "gossip", "leases", "log", "resources", "status", "tasks"])
+    super::listing("name", &["config", "gossip", "leases", "log", "nextid", "resources", "status", "tasks"])
 }
 
 pub fn router() -> Router<AppState> {
@@ -30,5 +31,6 @@ pub fn router() -> Router<AppState> {
         .merge(raft::router())
         .route("/resources", get(resources::get_resources))
         .route("/log", get(log::get_log))
+        .route("/nextid", get(nextid::get_nextid))
         .route("/tasks", get(tasks::get_tasks))
 }

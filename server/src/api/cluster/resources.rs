@@ -1,4 +1,5 @@
-//! `GET /cluster/resources`: any authenticated user sees what it may audit (root: everything).
+//! `GET /cluster/resources`: nodes and guests; any authenticated user sees what it may audit
+//! (root: everything).
 
 use axum::extract::State;
 use axum::Json;
@@ -41,7 +42,11 @@ pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, p
             maxdisk: Some(s.rootfs.total),
             uptime: Some(s.uptime),
             level: Some(String::new()),
+            ..Default::default()
         });
+    }
+    if query.kind.as_deref().is_none_or(|k| k == "vm") {
+        out.extend(guests(&auth, &state).await?);
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(crate::api::data(out))
@@ -73,6 +78,34 @@ async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<C
             maxdisk: None,
             uptime: uptime(&n.name),
             level: Some(String::new()),
+            ..Default::default()
+        })
+        .collect())
+}
+
+/// Guests as their records say; a guest on a node that is offline is `unknown`, as in PVE.
+async fn guests(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<ClusterResource>> {
+    let online = state.liveness.online(state.node.as_str());
+    let node_up = |node: &str| node == state.node.as_str() || online.contains(node);
+    Ok(crate::guests::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|(vmid, _)| auth.require(Privilege::VmAudit, &format!("/vms/{vmid}")).is_ok())
+        .map(|(vmid, record)| ClusterResource {
+            id: format!("qemu/{vmid}"),
+            kind: "qemu".into(),
+            status: if node_up(&record.node) { "stopped" } else { "unknown" }.into(),
+            vmid: Some(vmid),
+            name: Some(record.name(vmid)),
+            maxcpu: Some(record.cpus()),
+            maxmem: Some(record.memory_bytes()),
+            mem: Some(0),
+            cpu: Some(0.0),
+            disk: Some(0),
+            maxdisk: Some(0),
+            uptime: Some(0),
+            node: Some(record.node),
+            ..Default::default()
         })
         .collect())
 }

@@ -3,6 +3,7 @@
 
 pub mod forward;
 pub mod network;
+pub mod qemu;
 pub mod rrddata;
 pub mod status;
 pub mod tasks;
@@ -51,7 +52,7 @@ async fn list(auth: Authenticated, State(state): State<AppState>, params: RawPar
 
 async fn index(_auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>) -> ApiResult<Json<Value>> {
     local_node(&state, &node)?;
-    Ok(super::listing("name", &["status", "network", "rrddata", "tasks"]))
+    Ok(super::listing("name", &["network", "qemu", "rrddata", "status", "tasks"]))
 }
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -61,6 +62,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{node}/status", get(status::get_status))
         .route("/{node}/network", get(network::list_interfaces))
         .route("/{node}/rrddata", get(rrddata::get_rrddata))
+        .route("/{node}/qemu", get(qemu::list).post(qemu::create))
+        .route("/{node}/qemu/{vmid}", get(qemu::index).delete(qemu::destroy))
+        .route("/{node}/qemu/{vmid}/config", get(qemu::config))
+        .route("/{node}/qemu/{vmid}/status/current", get(qemu::current))
         .route("/{node}/tasks", get(tasks::list_tasks))
         .route("/{node}/tasks/{upid}", get(tasks::task_index).delete(tasks::stop_task))
         .route("/{node}/tasks/{upid}/status", get(tasks::task_status))

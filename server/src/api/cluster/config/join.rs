@@ -75,6 +75,8 @@ pub async fn join_cluster(auth: Authenticated, State(state): State<AppState>, pa
         nodeid: p.nodeid,
         votes: p.votes.unwrap_or(1),
         links,
+        // The cluster's store replaces this node's: the peer refuses a joiner that has guests.
+        guests: crate::guests::list(&state.db).await?.into_iter().map(|(id, _)| id).collect(),
     };
     crate::cluster::create::precheck(&state, &req.links).await?;
     let task_state = state.clone();

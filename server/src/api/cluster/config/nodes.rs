@@ -32,6 +32,7 @@ const ADD_SCHEMA: &[crate::api::params::Prop] = {
         required("fingerprint", Kind::Str { max_len: 95 }),
         required("version", Kind::Str { max_len: 32 }),
         optional("gossip_port", Kind::Int { min: 1, max: 65535 }),
+        optional("guests", Kind::Str { max_len: 65536 }),
     ]
 };
 
@@ -43,6 +44,7 @@ struct AddParams {
     fingerprint: String,
     version: String,
     gossip_port: Option<u16>,
+    guests: Option<String>,
     #[serde(flatten)]
     rest: std::collections::BTreeMap<String, Value>,
 }
@@ -61,7 +63,26 @@ pub async fn add_node(
     auth.require_root()?;
     let name = corral_api_types::NodeName::parse(&node).map_err(|e| ApiError::param("node", e.to_string()))?;
     let links = super::parse_links(&p.rest)?;
-    let who = Candidate { name: name.to_string(), nodeid: p.nodeid, votes: p.votes.unwrap_or(1), links, api: p.api, fingerprint: p.fingerprint, version: p.version, gossip_port: p.gossip_port.unwrap_or(crate::cluster::liveness::DEFAULT_GOSSIP_PORT) };
+    let guests = p
+        .guests
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(corral_api_types::Vmid::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::param("guests", e.to_string()))?;
+    let who = Candidate {
+        name: name.to_string(),
+        nodeid: p.nodeid,
+        votes: p.votes.unwrap_or(1),
+        links,
+        api: p.api,
+        fingerprint: p.fingerprint,
+        version: p.version,
+        gossip_port: p.gossip_port.unwrap_or(crate::cluster::liveness::DEFAULT_GOSSIP_PORT),
+        guests,
+    };
     let (config, nodeid) = admit(&state, &who).await?;
     let text = |key: &'static str| {
         let db = state.db.clone();
