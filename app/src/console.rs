@@ -140,7 +140,8 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                     {move || Suspend::new(async move {
                         match resources.await {
                             Ok(list) => {
-                                let nodes: Vec<ClusterResource> = list.into_iter().filter(|r| r.kind == "node").collect();
+                                let (nodes, guests): (Vec<ClusterResource>, Vec<ClusterResource>) =
+                                    list.into_iter().filter(|r| r.kind == "node" || r.kind == "qemu").partition(|r| r.kind == "node");
                                 view! {
                                     <ul>
                                         {nodes.into_iter().map(|r| {
@@ -149,12 +150,14 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                                             let href = format!("/node/{name}/summary");
                                             let class = is(Selection::Node(name.clone()));
                                             let testid = format!("tree-node-{name}");
+                                            let mine: Vec<ClusterResource> = guests.iter().filter(|g| g.node.as_deref() == Some(name.as_str())).cloned().collect();
                                             view! {
                                                 <li data-testid=testid>
                                                     <A href=href attr:class=class>
                                                         <span class=if online { "icon node online" } else { "icon node offline" }></span>
                                                         {name}
                                                     </A>
+                                                    <GuestLeaves guests=mine/>
                                                 </li>
                                             }
                                         }).collect_view()}
@@ -168,6 +171,28 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
             </li>
         </ul>
     }
+}
+
+/// A node's guests in the tree, as PVE labels them: `100 (name)`.
+#[component]
+fn GuestLeaves(guests: Vec<ClusterResource>) -> impl IntoView {
+    (!guests.is_empty()).then(|| {
+        view! {
+            <ul class="guests">
+                {guests.into_iter().map(|g| {
+                    let vmid = g.vmid.map(|v| v.to_string()).unwrap_or_default();
+                    let label = format!("{vmid} ({})", g.name.clone().unwrap_or_default());
+                    let class = format!("guest {}", g.status);
+                    view! {
+                        <li data-testid=format!("tree-guest-{vmid}") class=class title=g.status.clone()>
+                            <span class="icon vm"></span>
+                            {label}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }
+    })
 }
 
 #[component]

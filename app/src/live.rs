@@ -82,7 +82,13 @@ mod browser {
         let _ = source.add_event_listener_with_callback("node-sample", on_sample.as_ref().unchecked_ref());
         on_sample.forget();
         for name in ["cluster-log", "tasks"] {
-            let on_log = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.log_tick.update(|t| *t += 1));
+            // A finished task may have changed what the tree shows (a guest created or removed).
+            let on_log = Closure::<dyn FnMut(MessageEvent)>::new(move |_| {
+                live.log_tick.update(|t| *t += 1);
+                if name == "tasks" {
+                    live.tick.update(|t| *t += 1);
+                }
+            });
             let _ = source.add_event_listener_with_callback(name, on_log.as_ref().unchecked_ref());
             on_log.forget();
         }

@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { login } from './helpers';
+import { login, PASSWORD } from './helpers';
 
 /** Number of samples the usage graph plots right now. */
 async function plotted(page: Page): Promise<number> {
@@ -78,4 +78,18 @@ test('usable at 1024 pixels wide', async ({ page }) => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow).toBeLessThanOrEqual(0);
   await page.screenshot({ path: 'test-results/node-summary-1024.png' });
+});
+
+test('a guest created through the API appears under its node in the tree, without a reload', async ({ page, request }) => {
+  await page.goto('/');
+  await login(page);
+  await expect(page.getByTestId('tree-node-e2enode')).toBeVisible();
+  const ticket = await request.post('/api2/json/access/ticket', { form: { username: 'root@pam', password: PASSWORD } });
+  const { data } = await ticket.json();
+  const auth = { Cookie: `PVEAuthCookie=${data.ticket}`, CSRFPreventionToken: data.CSRFPreventionToken };
+  const created = await request.post('/api2/json/nodes/e2enode/qemu', { headers: auth, form: { vmid: '4242', name: 'tree-vm' } });
+  expect(created.ok()).toBeTruthy();
+  const guest = page.getByTestId('tree-node-e2enode').getByTestId('tree-guest-4242');
+  await expect(guest).toHaveText('4242 (tree-vm)', { timeout: 20_000 });
+  await expect(guest).toHaveAttribute('title', 'stopped');
 });

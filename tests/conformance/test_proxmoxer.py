@@ -3,7 +3,7 @@ a real corral node: password and token login, reading version, nodes and cluster
 
 import pytest
 from proxmoxer import ProxmoxAPI, ResourceException
-from proxmoxer.tools import Tasks  # noqa: F401  (imported to prove the tools load)
+from proxmoxer.tools import Tasks
 
 from conftest import ROOT_PASSWORD
 
@@ -64,3 +64,22 @@ def test_ticket_renewal_the_way_proxmoxer_does_it(node):
     assert ticket.startswith("PVE:root@pam:")
     auth.renew_age = 3600
     assert prox.nodes.get()[0]["node"] == "conf1"
+
+
+def test_guest_lifecycle_the_way_automation_does_it(node):
+    prox = password_client(node)
+    vmid = int(prox.cluster.nextid.get())
+    upid = prox.nodes("conf1").qemu.post(vmid=vmid, name="py-vm", memory=768, cores=2)
+    assert Tasks.decode_upid(upid)["type"] == "qmcreate"
+    assert Tasks.blocking_status(prox, upid, timeout=30)["exitstatus"] == "OK"
+    listed = [v for v in prox.nodes("conf1").qemu.get() if v["vmid"] == vmid]
+    assert [(v["name"], v["status"], v["cpus"], v["maxmem"]) for v in listed] == [("py-vm", "stopped", 2, 768 << 20)]
+    config = prox.nodes("conf1").qemu(vmid).config.get()
+    assert (config["memory"], config["cores"], config["name"]) == (768, 2, "py-vm")
+    assert any(r["id"] == f"qemu/{vmid}" and r["node"] == "conf1" for r in prox.cluster.resources.get(type="vm"))
+    with pytest.raises(ResourceException) as err:
+        prox.nodes("conf1").qemu.post(vmid=vmid)
+    assert err.value.status_code == 400 and "vmid" in err.value.errors
+    upid = prox.nodes("conf1").qemu(vmid).delete()
+    assert Tasks.blocking_status(prox, upid, timeout=30)["exitstatus"] == "OK"
+    assert all(v["vmid"] != vmid for v in prox.nodes("conf1").qemu.get())
