@@ -4,20 +4,16 @@ config write commit latency, time from power loss to "offline" on the peers, idl
 
 usage: bench/cluster.py [--bin PATH] [--writes N]
 Standard library only; traffic stays on loopback. The write latency is measured through the
-node-to-node `write` call (signed with the cluster key read from node 1's database), i.e. one
-Raft commit on 3 voters as every configuration change makes it.
+node-to-node `write` call (mutual TLS with node 2's cluster certificate, a new connection per
+write), i.e. one Raft commit on 3 voters as every configuration change makes it.
 """
 
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import os
 import queue
 import shutil
 import signal
-import sqlite3
 import ssl
 import statistics
 import subprocess
@@ -70,23 +66,21 @@ class Node:
             return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
 
 
-def node_key(db_path):
-    with sqlite3.connect(db_path) as db:
-        authkey = json.loads(db.execute("SELECT value FROM config_kv WHERE key = 'priv/authkey'").fetchone()[0])
-    prk = hmac.new(b"corral node rpc v1", base64.b64decode(authkey), hashlib.sha256).digest()
-    return hmac.new(prk, b"node-rpc" + b"\x01", hashlib.sha256).digest()
+def node_context(member):
+    """TLS as a member calls another: its cluster certificate, ALPN corral-node/1, the server
+    checked against the cluster CA."""
+    pki = os.path.join(member.data, "pki")
+    ctx = ssl.create_default_context(cafile=os.path.join(pki, "cluster-ca.pem"))
+    ctx.check_hostname = False  # the certificate names the node, the URL has its address
+    ctx.load_cert_chain(os.path.join(pki, "cluster-node.pem"), os.path.join(pki, "cluster-node.key"))
+    ctx.set_alpn_protocols(["corral-node/1"])
+    return ctx
 
 
-def signed_write(node, key, i):
+def node_write(node, ctx, i):
     path = "/api2/json/cluster/raft/write"
     body = json.dumps({"ops": [{"Put": {"key": f"bench/{i % 16}", "value": i}}]}).encode()
-    now = str(int(time.time()))
-    tag = base64.b64encode(hmac.new(key, f"{now}:{path}:".encode() + body, hashlib.sha256).digest()).decode()
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the bench only measures; nodes pin each other
-    req = urllib.request.Request(f"https://{node.ip}:8006{path}", data=body, method="POST",
-                                 headers={"X-Corral-Node-Auth": f"{now}:{tag}", "Content-Type": "application/json"})
+    req = urllib.request.Request(f"https://{node.ip}:8006{path}", data=body, method="POST", headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
         result = json.load(resp)
         assert "Ok" in result, result
@@ -117,11 +111,11 @@ def main():
             joiner.wait_task(upid)
             joins.append((time.perf_counter() - t0) * 1000)
 
-        key = node_key(os.path.join(n1.data, "corral.db"))
+        ctx = node_context(nodes[1])
         latencies = []
         for i in range(args.writes):
             t0 = time.perf_counter()
-            signed_write(n1, key, i)
+            node_write(n1, ctx, i)
             latencies.append((time.perf_counter() - t0) * 1000)
 
         time.sleep(5)

@@ -22,7 +22,7 @@ use corral_consensus::{Command, NodeAddr, Op};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTH_KEYS};
+use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTHKEY, KEY_AUTH_KEYS, KEY_CA_CERT, KEY_CA_KEY};
 use super::peer_client::{pinned_client, pve_data};
 use super::{create, ClusterError};
 use crate::auth::AuthKeys;
@@ -137,6 +137,24 @@ pub async fn admit(state: &AppState, who: &Candidate) -> Result<(ClusterConfig, 
         }
     }
     Ok((config, nodeid))
+}
+
+/// Phase 1 on the peer: every check, then the answer (node id, authkey, and the joiner's
+/// cluster certificate, issued here under the cluster CA). Nothing is stored.
+pub async fn admission(state: &AppState, who: &Candidate) -> Result<Admission, ClusterError> {
+    let (config, nodeid) = admit(state, who).await?;
+    let text = |value: Option<Value>| value.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let ca_cert = text(corral_consensus::read(&state.db, KEY_CA_CERT).await?);
+    let ca_key = text(corral_consensus::read(&state.db, KEY_CA_KEY).await?);
+    let node_credentials = crate::pki::issue_node_credentials(&ca_cert, &ca_key, &who.name)
+        .map_err(|e| ClusterError::Store(format!("issuing the cluster certificate for '{}': {e:#}", who.name)))?;
+    Ok(Admission {
+        nodeid,
+        clustername: config.name,
+        corosync_authkey: text(corral_consensus::read(&state.db, KEY_AUTHKEY).await?),
+        peer_node: state.node.to_string(),
+        node_credentials,
+    })
 }
 
 /// Phase 2 on the peer: admit again (the cluster may have changed), add the member, record it

@@ -50,7 +50,8 @@ struct AddParams {
 }
 
 /// `POST /cluster/config/nodes/{node}`: phase 1 of a join, on the peer (root only). Checks
-/// everything, changes nothing, and answers with the node id and the cluster authkey.
+/// everything, changes nothing, and answers with the node id, the cluster authkey and the
+/// joiner's cluster certificate.
 pub async fn add_node(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -58,7 +59,7 @@ pub async fn add_node(
     params: RawParams,
 ) -> ApiResult<Json<Value>> {
     use crate::api::error::ApiError;
-    use crate::cluster::join::{admit, Admission, Candidate};
+    use crate::cluster::join::{admission, Candidate};
     let p: AddParams = params.check(&super::with_links(ADD_SCHEMA))?;
     auth.require_root()?;
     let name = corral_api_types::NodeName::parse(&node).map_err(|e| ApiError::param("node", e.to_string()))?;
@@ -83,21 +84,7 @@ pub async fn add_node(
         gossip_port: p.gossip_port.unwrap_or(crate::cluster::liveness::DEFAULT_GOSSIP_PORT),
         guests,
     };
-    let (config, nodeid) = admit(&state, &who).await?;
-    let text = |key: &'static str| {
-        let db = state.db.clone();
-        async move { corral_consensus::read(&db, key).await.map(|v| v.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) }
-    };
-    use crate::cluster::config::{KEY_AUTHKEY, KEY_CA_CERT, KEY_CA_KEY};
-    let node_credentials = crate::pki::issue_node_credentials(&text(KEY_CA_CERT).await?, &text(KEY_CA_KEY).await?, name.as_str())
-        .map_err(|e| ApiError::internal("issuing the cluster certificate", format!("{e:#}")))?;
-    Ok(crate::api::data(Admission {
-        nodeid,
-        clustername: config.name,
-        corosync_authkey: text(KEY_AUTHKEY).await?,
-        peer_node: state.node.to_string(),
-        node_credentials,
-    }))
+    Ok(crate::api::data(admission(&state, &who).await?))
 }
 
 /// `DELETE /cluster/config/nodes/{node}`: remove a node from the cluster (root only, needs quorum).
