@@ -49,13 +49,28 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     pub ops: Vec<Op>,
+    /// Names one write request across its retries: a command whose request already reached the
+    /// log is not applied again, and the retry gets the first attempt's result (so a guarded
+    /// command that landed before its answer was lost does not report "not applied").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 impl Command {
+    pub fn new(ops: Vec<Op>) -> Self {
+        Self { ops, request: None }
+    }
+
     pub fn put(key: impl Into<String>, value: serde_json::Value) -> Self {
-        Self { ops: vec![Op::Put { key: key.into(), value }] }
+        Self::new(vec![Op::Put { key: key.into(), value }])
     }
 }
+
+/// The tree key under which the state machine remembers the results of the latest requests.
+pub const KEY_RECENT_REQUESTS: &str = "raft/recent-requests";
+/// How many request results are remembered (retries come within seconds, so a few hundred
+/// writes of history is plenty).
+pub const RECENT_REQUESTS: usize = 256;
 
 /// The outcome of a committed command: the log index, and whether its guards held (if they
 /// did not, nothing of it was applied).

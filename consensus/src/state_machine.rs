@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
 use crate::raft_log::{get_meta, set_meta};
-use crate::{Command, CommandResult, IoError, NodeAddr, NodeId, Op, StorageError, TypeConfig};
+use crate::{Command, CommandResult, IoError, NodeAddr, NodeId, Op, StorageError, TypeConfig, KEY_RECENT_REQUESTS, RECENT_REQUESTS};
 
 #[derive(Clone)]
 pub struct ConfigStateMachine {
@@ -44,6 +44,31 @@ impl ConfigStateMachine {
         let applied = Self::apply_ops(&mut tx, command).await?;
         tx.commit().await?;
         Ok(applied)
+    }
+
+    /// Apply a logged command once per request: a retry of a request already in the log gets
+    /// the recorded result and changes nothing. The record is part of the tree, so every
+    /// replica (and every snapshot) agrees on it.
+    async fn apply_request(tx: &mut sqlx::SqliteConnection, command: &Command, index: u64) -> Result<CommandResult, sqlx::Error> {
+        let Some(request) = &command.request else {
+            return Ok(CommandResult { index, applied: Self::apply_ops(tx, command).await? });
+        };
+        let text: Option<String> = sqlx::query_scalar("SELECT value FROM config_kv WHERE key = ?").bind(KEY_RECENT_REQUESTS).fetch_optional(&mut *tx).await?;
+        let mut recent: Vec<(String, CommandResult)> = text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        if let Some((_, earlier)) = recent.iter().find(|(id, _)| id == request) {
+            return Ok(earlier.clone());
+        }
+        let result = CommandResult { index, applied: Self::apply_ops(tx, command).await? };
+        recent.push((request.clone(), result.clone()));
+        let excess = recent.len().saturating_sub(RECENT_REQUESTS);
+        recent.drain(..excess);
+        let value = serde_json::to_string(&recent).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query("INSERT INTO config_kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(KEY_RECENT_REQUESTS)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        Ok(result)
     }
 
     async fn apply_ops(tx: &mut sqlx::SqliteConnection, command: &Command) -> Result<bool, sqlx::Error> {
@@ -136,16 +161,16 @@ impl RaftStateMachine<TypeConfig> for ConfigStateMachine {
         let mut results = Vec::new();
         for entry in entries {
             let log_id = entry.log_id;
-            let mut applied = true;
-            match &entry.payload {
-                EntryPayload::Blank => {}
-                EntryPayload::Normal(command) => applied = Self::apply_ops(&mut tx, command).await.map_err(|e| IoError::apply(log_id, &e))?,
+            let result = match &entry.payload {
+                EntryPayload::Blank => CommandResult { index: log_id.index, applied: true },
+                EntryPayload::Normal(command) => Self::apply_request(&mut tx, command, log_id.index).await.map_err(|e| IoError::apply(log_id, &e))?,
                 EntryPayload::Membership(m) => {
                     set_meta(&mut *tx, "membership", &StoredMembership::new(Some(log_id), m.clone())).await.map_err(|e| IoError::apply(log_id, &e))?;
+                    CommandResult { index: log_id.index, applied: true }
                 }
-            }
+            };
             set_meta(&mut *tx, "last_applied", &Some(log_id)).await.map_err(|e| IoError::apply(log_id, &e))?;
-            results.push(CommandResult { index: log_id.index, applied });
+            results.push(result);
         }
         tx.commit().await.map_err(|e| IoError::write_state_machine(&e))?;
         Ok(results)

@@ -79,12 +79,12 @@ async fn writes_survive_a_restart() {
 async fn guarded_commands_apply_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (db, raft) = one_node_leader(dir.path()).await;
-    let claim = |expect: Option<serde_json::Value>, holder: &str| Command {
-        ops: vec![
+    let claim = |expect: Option<serde_json::Value>, holder: &str| {
+        Command::new(vec![
             Op::Expect { key: "leases/x".into(), value: expect },
             Op::Put { key: "leases/x".into(), value: json!({ "holder": holder }) },
             Op::Put { key: format!("seen/{holder}"), value: json!(true) },
-        ],
+        ])
     };
     assert!(raft.client_write(claim(None, "a")).await.unwrap().data.applied, "absent as expected");
     let lost = raft.client_write(claim(None, "b")).await.unwrap().data;
@@ -93,5 +93,33 @@ async fn guarded_commands_apply_all_or_nothing() {
     assert_eq!(corral_consensus::read(&db, "seen/b").await.unwrap(), None, "nothing of a refused command applies");
     assert!(raft.client_write(claim(Some(json!({ "holder": "a" })), "b")).await.unwrap().data.applied, "b took it over knowing a held it");
     assert_eq!(corral_consensus::read(&db, "leases/x").await.unwrap(), Some(json!({ "holder": "b" })));
+    raft.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retried_request_gets_its_first_result_and_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, raft) = one_node_leader(dir.path()).await;
+    let claim = |request: &str| Command {
+        request: Some(request.to_string()),
+        ..Command::new(vec![Op::Expect { key: "vm/100".into(), value: None }, Op::Put { key: "vm/100".into(), value: json!("mine") }])
+    };
+    let first = raft.client_write(claim("req-1")).await.unwrap().data;
+    assert!(first.applied);
+    // The same request again (its answer was lost, the writer retried): the first result, not
+    // "not applied" because of its own earlier write.
+    let retry = raft.client_write(claim("req-1")).await.unwrap().data;
+    assert_eq!(retry, first);
+    // Another request with the same guard is refused as before.
+    assert!(!raft.client_write(claim("req-2")).await.unwrap().data.applied);
+    // Only the latest requests are remembered.
+    for i in 0..corral_consensus::RECENT_REQUESTS {
+        let mut put = Command::put("counter", json!(i));
+        put.request = Some(format!("fill-{i}"));
+        raft.client_write(put).await.unwrap();
+    }
+    let recent = corral_consensus::read(&db, corral_consensus::KEY_RECENT_REQUESTS).await.unwrap().unwrap();
+    assert_eq!(recent.as_array().unwrap().len(), corral_consensus::RECENT_REQUESTS);
+    assert!(!recent.to_string().contains("req-1"), "the oldest were dropped");
     raft.shutdown().await.unwrap();
 }

@@ -103,7 +103,7 @@ pub async fn check_unused(db: &SqlitePool, vmid: Vmid) -> Result<(), GuestError>
 /// Record a new guest; refused if the VMID was taken meanwhile (by any node).
 pub async fn create(db: &SqlitePool, cluster: &ClusterHandle, vmid: Vmid, record: &GuestRecord) -> Result<(), GuestError> {
     let value = serde_json::to_value(record).map_err(|e| ClusterError::Store(e.to_string()))?;
-    let command = Command { ops: vec![Op::Expect { key: key(vmid), value: None }, Op::Put { key: key(vmid), value }] };
+    let command = Command::new(vec![Op::Expect { key: key(vmid), value: None }, Op::Put { key: key(vmid), value }]);
     if cluster.write_config(command).await?.applied {
         return Ok(());
     }
@@ -114,7 +114,7 @@ pub async fn create(db: &SqlitePool, cluster: &ClusterHandle, vmid: Vmid, record
 /// Remove the guest's record, if it is still the one that was read.
 pub async fn destroy(cluster: &ClusterHandle, vmid: Vmid, record: &GuestRecord) -> Result<(), GuestError> {
     let value = serde_json::to_value(record).map_err(|e| ClusterError::Store(e.to_string()))?;
-    let command = Command { ops: vec![Op::Expect { key: key(vmid), value: Some(value) }, Op::Delete { key: key(vmid) }] };
+    let command = Command::new(vec![Op::Expect { key: key(vmid), value: Some(value) }, Op::Delete { key: key(vmid) }]);
     if cluster.write_config(command).await?.applied {
         Ok(())
     } else {

@@ -113,3 +113,31 @@ async fn guests_are_cluster_wide_and_a_joiner_with_guests_is_refused() {
     assert_eq!(exit, "OK", "{log:?}");
     wait_data(&n1, &t1, "/cluster/nextid", "101 free again", |d| d == "101").await;
 }
+
+#[tokio::test]
+async fn while_a_join_is_under_way_the_standalone_tree_is_frozen() {
+    let n1 = Node::start_with(Options::named("j1", "127.0.13.21:0"));
+    let t = n1.login().await;
+    // A "peer" that accepts the connection and then says nothing: the join waits on it.
+    let peer = tokio::net::TcpListener::bind("127.0.13.22:0").await.unwrap();
+    let hostname = peer.local_addr().unwrap().to_string();
+    let fingerprint = ["AB"; 32].join(":");
+    let form = [("hostname", hostname.as_str()), ("password", "pw"), ("fingerprint", fingerprint.as_str()), ("link0", "127.0.13.21")];
+    let (status, body) = n1.post(&t, "/cluster/config/join", &form).await;
+    assert_eq!(status, 200, "{body}");
+    let join_upid = body["data"].as_str().unwrap().to_string();
+    let (held, _) = peer.accept().await.unwrap();
+
+    let (status, body) = n1.post(&t, "/cluster/config/join", &form).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("a join is already in progress"), "{body}");
+    let (exit, _) = create_vm(&n1, &t, "j1", &[("vmid", "100")]).await;
+    assert!(exit.contains("joining a cluster"), "a guest made now would be lost by the join: {exit}");
+
+    drop(held);
+    drop(peer);
+    let (exit, _) = n1.wait_task(&t, &join_upid).await;
+    assert_ne!(exit, "OK");
+    let (exit, log) = create_vm(&n1, &t, "j1", &[("vmid", "100")]).await;
+    assert_eq!(exit, "OK", "after the failed join the node is an ordinary standalone node again: {log:?}");
+}

@@ -73,7 +73,7 @@ pub async fn insert(state: &AppState, userid: &Userid, tokenid: &TokenName, secr
     }
     let value = TokenRecord { secret_sha256: secret_digest(secret), comment: comment.map(str::to_owned), expire, privsep };
     let value = serde_json::to_value(value).map_err(|e| ApiError::internal("token", e))?;
-    state.cluster.write(Command { ops: vec![Op::Put { key: key(userid, tokenid.as_str()), value }] }).await?;
+    state.cluster.write(Command::new(vec![Op::Put { key: key(userid, tokenid.as_str()), value }])).await?;
     Ok(true)
 }
 
@@ -85,7 +85,7 @@ pub async fn delete(state: &AppState, userid: &Userid, tokenid: &TokenName) -> R
     if record(&state.db, userid, tokenid.as_str()).await?.is_none() {
         return Ok(false);
     }
-    state.cluster.write(Command { ops: vec![Op::Delete { key: key(userid, tokenid.as_str()) }] }).await?;
+    state.cluster.write(Command::new(vec![Op::Delete { key: key(userid, tokenid.as_str()) }])).await?;
     Ok(true)
 }
 

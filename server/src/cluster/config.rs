@@ -149,7 +149,7 @@ pub async fn update(
         let value = serde_json::to_value(&config).map_err(|e| super::ClusterError::Store(e.to_string()))?;
         let mut ops = vec![Op::Expect { key: KEY_CONFIG.into(), value: raw }, Op::Put { key: KEY_CONFIG.into(), value }];
         ops.extend(extra);
-        if cluster.write(Command { ops }).await?.applied {
+        if cluster.write(Command::new(ops)).await?.applied {
             return Ok(config);
         }
         // Someone else's change landed first (or this node's copy lags the leader): again.

@@ -102,16 +102,14 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
     };
     log.line("Writing cluster configuration, CA and keys to the store").await;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut command = Command {
-        ops: vec![
-            Op::Put { key: KEY_CONFIG.into(), value: serde_json::to_value(&config)? },
-            Op::Put { key: KEY_AUTHKEY.into(), value: json!(b64.encode(&authkey)) },
-            Op::Put { key: KEY_AUTH_KEYS.into(), value: auth_keys_document(&state).await? },
-            Op::Put { key: KEY_CA_CERT.into(), value: json!(ca_cert) },
-            Op::Put { key: KEY_CA_KEY.into(), value: json!(ca_key) },
-            Op::Put { key: node_cert_key(state.node.as_str()), value: json!(node_cert) },
-        ],
-    };
+    let mut command = Command::new(vec![
+        Op::Put { key: KEY_CONFIG.into(), value: serde_json::to_value(&config)? },
+        Op::Put { key: KEY_AUTHKEY.into(), value: json!(b64.encode(&authkey)) },
+        Op::Put { key: KEY_AUTH_KEYS.into(), value: auth_keys_document(&state).await? },
+        Op::Put { key: KEY_CA_CERT.into(), value: json!(ca_cert) },
+        Op::Put { key: KEY_CA_KEY.into(), value: json!(ca_key) },
+        Op::Put { key: node_cert_key(state.node.as_str()), value: json!(node_cert) },
+    ]);
     command.ops.extend(crate::auth::token_store::migration_ops(&state.db).await?);
     // What this node kept while standalone (guest configurations) enters the cluster's log,
     // so members that replay the log instead of taking a snapshot get it too.

@@ -68,7 +68,7 @@ pub async fn force_expected(state: &AppState, expected: u32, user: &str) -> Resu
     let mut config = config;
     config.config_version += 1;
     let value = serde_json::to_value(&config).map_err(|e| ClusterError::Store(e.to_string()))?;
-    state.cluster.write(Command { ops: vec![Op::Put { key: KEY_EPOCH.into(), value: json!(epoch) }, Op::Put { key: KEY_CONFIG.into(), value }] }).await?;
+    state.cluster.write(Command::new(vec![Op::Put { key: KEY_EPOCH.into(), value: json!(epoch) }, Op::Put { key: KEY_CONFIG.into(), value }])).await?;
     state.cluster.compact().await?;
     let text = format!(
         "expected votes forced to {expected} by {user}: this node alone forms the configuration store, cluster epoch {epoch}; the other nodes resync when they return"

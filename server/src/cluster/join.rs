@@ -339,7 +339,7 @@ async fn enroll_remotely(state: &AppState, req: &JoinRequest, me: &Candidate, ad
     log.line("Configuration store received; taking the cluster's ticket keys").await;
     adopt_auth_keys(state).await?;
     let cert = tokio::fs::read_to_string(crate::pki::PkiPaths::new(&state.data_dir).node_cert).await?;
-    state.cluster.write(Command { ops: vec![Op::Put { key: node_cert_key(&me.name), value: Value::String(cert) }] }).await?;
+    state.cluster.write(Command::new(vec![Op::Put { key: node_cert_key(&me.name), value: Value::String(cert) }])).await?;
     Ok(())
 }
 

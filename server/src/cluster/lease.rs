@@ -129,7 +129,7 @@ pub async fn acquire(state: &AppState, name: &str, duration: Duration) -> Result
     let expect = current.map(|r| serde_json::to_value(r).unwrap_or_default());
     let value = serde_json::to_value(&next).map_err(|e| ClusterError::Store(e.to_string()))?;
     let started = Instant::now();
-    let result = state.cluster.write(Command { ops: vec![Op::Expect { key: key(name), value: expect }, Op::Put { key: key(name), value }] }).await?;
+    let result = state.cluster.write(Command::new(vec![Op::Expect { key: key(name), value: expect }, Op::Put { key: key(name), value }])).await?;
     if !result.applied {
         return Err(ClusterError::Refused(format!("lease '{name}' changed while acquiring it; try again")));
     }
@@ -146,7 +146,7 @@ pub async fn release(state: &AppState, name: &str) -> Result<(), ClusterError> {
     }
     let expect = serde_json::to_value(&record).map_err(|e| ClusterError::Store(e.to_string()))?;
     state.leases.drop_hold(name);
-    let result = state.cluster.write(Command { ops: vec![Op::Expect { key: key(name), value: Some(expect) }, Op::Delete { key: key(name) }] }).await?;
+    let result = state.cluster.write(Command::new(vec![Op::Expect { key: key(name), value: Some(expect) }, Op::Delete { key: key(name) }])).await?;
     if !result.applied {
         return Err(ClusterError::Refused(format!("lease '{name}' changed while releasing it")));
     }

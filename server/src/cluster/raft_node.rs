@@ -47,6 +47,19 @@ pub struct ClusterHandle {
     starting: std::sync::atomic::AtomicBool,
     /// Node ids handed to joiners in phase 1, so that two joiners at once get different ones.
     reserved_ids: std::sync::Mutex<std::collections::HashMap<NodeId, std::time::Instant>>,
+    /// Set while this node joins a cluster (see [`JoinGuard`]).
+    joining: std::sync::atomic::AtomicBool,
+}
+
+/// Held for the whole of a join on the joiner: a second join is refused meanwhile, and so are
+/// changes to the standalone tree, which the cluster's is about to replace (a guest created
+/// after the peer checked for guests would be lost).
+pub struct JoinGuard(Arc<ClusterHandle>);
+
+impl Drop for JoinGuard {
+    fn drop(&mut self) {
+        self.0.joining.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 async fn local_node_id(db: &SqlitePool) -> sqlx::Result<Option<NodeId>> {
@@ -71,7 +84,7 @@ impl ClusterHandle {
     /// ([`super::epoch::start_store`] calls [`Self::resume`]).
     pub async fn open(db: SqlitePool, tls: Arc<NodeTls>) -> anyhow::Result<Arc<Self>> {
         let was_member = local_node_id(&db).await?.is_some();
-        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default() }))
+        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default(), joining: Default::default() }))
     }
 
     /// The lowest node id not in `used`, not a Raft member and not recently handed to another
@@ -106,6 +119,14 @@ impl ClusterHandle {
         *self.raft.write().await = Some((id, raft.clone()));
         self.starting.store(false, std::sync::atomic::Ordering::SeqCst);
         Ok(raft)
+    }
+
+    /// Mark this node as joining a cluster until the guard is dropped.
+    pub fn begin_join(self: &Arc<Self>) -> Result<JoinGuard, ClusterError> {
+        if self.joining.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(ClusterError::Refused("a join is already in progress on this node".into()));
+        }
+        Ok(JoinGuard(self.clone()))
     }
 
     /// A node-to-node call to `peer`'s `/cluster/raft/<what>`.
@@ -172,8 +193,10 @@ impl ClusterHandle {
     /// Commit a change through Raft, on the leader (forwarded there from a follower). While
     /// there is no leader (an election after the leader died) the write is retried; without a
     /// leader and quorum within [`WRITE_TIMEOUT`] this is PVE's "cluster not ready - no quorum?".
-    /// Retrying a forwarded write whose answer was lost is safe: operations are puts and deletes.
-    pub async fn write(&self, command: Command) -> Result<CommandResult, ClusterError> {
+    /// Retrying a write whose answer was lost is safe: every attempt carries the same request
+    /// id, and the state machine applies a request once and answers a retry with its result.
+    pub async fn write(&self, mut command: Command) -> Result<CommandResult, ClusterError> {
+        command.request.get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
         let deadline = tokio::time::Instant::now() + WRITE_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -224,6 +247,9 @@ impl ClusterHandle {
         let standalone = self.raft().await.is_none() && !self.starting.load(std::sync::atomic::Ordering::SeqCst) && local_node_id(&self.db).await?.is_none();
         if !standalone {
             return self.write(command).await;
+        }
+        if self.joining.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ClusterError::Refused("this node is joining a cluster; try again when the join has finished".into()));
         }
         let applied = ConfigStateMachine::apply_standalone(&self.db, &command).await?;
         Ok(CommandResult { index: 0, applied })

@@ -269,7 +269,7 @@ async fn sync(state: &AppState, check: bool) -> anyhow::Result<()> {
     let keys = published(&state.db).await?;
     if keys.get(me) != Some(&mine) && state.sees_quorum(&config).await {
         let value = serde_json::to_value(&mine)?;
-        state.cluster.write(Command { ops: vec![Op::Put { key: store_key(me), value }] }).await?;
+        state.cluster.write(Command::new(vec![Op::Put { key: store_key(me), value }])).await?;
     }
     let members: Vec<String> = config.nodes.iter().filter_map(|n| keys.get(&n.name).map(|k| k.root.clone())).collect();
     write_managed_block(&state.ssh.dir.join("authorized_keys"), &members)?;

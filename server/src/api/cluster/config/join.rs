@@ -68,6 +68,7 @@ pub async fn join_cluster(auth: Authenticated, State(state): State<AppState>, pa
         return Err(ApiError::param("fingerprint", format!("value does not match the regex pattern: {}", p.fingerprint)));
     }
     let links = super::links(&state, &p.rest)?;
+    let guard = state.cluster.begin_join()?;
     let req = JoinRequest {
         hostname: p.hostname,
         password: p.password,
@@ -82,7 +83,10 @@ pub async fn join_cluster(auth: Authenticated, State(state): State<AppState>, pa
     let task_state = state.clone();
     let upid = state
         .tasks
-        .spawn("clusterjoin", "", &auth.userid, move |log| join::run(task_state, req, log))
+        .spawn("clusterjoin", "", &auth.userid, move |log| async move {
+            let _joining = guard;
+            join::run(task_state, req, log).await
+        })
         .await
         .map_err(|e| ApiError::internal("starting task", e))?;
     Ok(crate::api::data(upid.to_string()))
