@@ -121,7 +121,7 @@ pub fn ClusterPanel() -> impl IntoView {
                                             <td>{n.rings.get("ring0_addr").cloned().unwrap_or_default()}</td>
                                             <td class=if up { "online" } else { "offline" }>{if up { "Yes" } else { "No" }}</td>
                                             <td class:warning-cell=slow data-testid="node-latency">{latency}</td>
-                                            <td>{node_version}</td>
+                                            <td class:stale=!up title=if up { "" } else { "last known, the node is offline" } data-testid="node-version">{node_version}</td>
                                             <td class:warning-cell=ssh_bad title=ssh_title data-testid="node-ssh">{ssh_text}</td>
                                         </tr>
                                     }

@@ -68,6 +68,7 @@ test('a node left alone has no quorum; forcing expected votes from the Cluster p
   await expect(page.getByTestId('cluster-quorum')).toContainText('Expected Votes: 2');
   const goneRow = page.getByTestId('cluster-nodes').locator('tbody tr').filter({ has: page.getByRole('cell', { name: 'e2egone', exact: true }) });
   await expect(goneRow).toContainText('No');
+  await expect(goneRow.getByTestId('node-version')).toHaveAttribute('title', 'last known, the node is offline');
 
   await page.getByRole('button', { name: 'Expected Votes' }).click();
   const dialog = page.getByRole('dialog', { name: 'Expected Votes' });
