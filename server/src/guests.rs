@@ -61,8 +61,7 @@ impl GuestRecord {
 
     /// PVE's `digest` of a configuration, for optimistic concurrency.
     pub fn digest(&self) -> String {
-        let text = serde_json::to_vec(&self.config).unwrap_or_default();
-        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &text).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        crate::cluster::config::digest_of(&self.config)
     }
 }
 

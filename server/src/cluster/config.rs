@@ -15,6 +15,12 @@ pub const KEY_AUTH_KEYS: &str = "priv/auth-keys";
 pub const KEY_CA_CERT: &str = "pki/ca.pem";
 pub const KEY_CA_KEY: &str = "priv/ca.key";
 
+/// PVE's `digest` of a stored document (SHA-1 hex, as PVE sends it), for optimistic concurrency.
+pub fn digest_of(document: &impl Serialize) -> String {
+    let text = serde_json::to_vec(document).unwrap_or_default();
+    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &text).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn node_cert_key(node: &str) -> String {
     format!("nodes/{node}/cert.pem")
 }
@@ -82,8 +88,7 @@ impl ClusterConfig {
 
     /// A digest over the configuration, for optimistic concurrency as PVE's `config_digest`.
     pub fn digest(&self) -> String {
-        let text = serde_json::to_vec(self).unwrap_or_default();
-        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &text).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        digest_of(self)
     }
 
     fn rings(node: &ClusterNode) -> BTreeMap<String, String> {
