@@ -23,14 +23,18 @@
 #   lab.sh partition A,B C,D ...   split the nodes into groups that cannot reach each other
 #                            (iptables inside the nodes; the host leg still reaches everyone)
 #   lab.sh heal              remove every partition rule
+#   lab.sh nfs up|stop|start|poweroff|poweron|status
+#                            an NFS server (rpcbind + NFS-Ganesha, NFSv3+v4) on the storage node
+#                            "st" at $SUBNET.200 exporting $STATE/nfs-export as /export; stop/start
+#                            kill and restart the server, poweroff/poweron also cut its link
 #   lab.sh down              kill everything and delete the namespaces (data stays)
 #   lab.sh purge             down, then delete $STATE
 #
 # Environment: LAB [lab] names the namespaces (several labs can run side by side);
 #   SUBNET [10.77.0]; STATE [/run/corral-lab/$LAB]; CORRAL_BIN [built corral, release first];
 #   CORRAL_LAB_PASSWORD [lab-root-pw] (root@pam on every node); PORT [8006].
-# Needs root, iproute2, iptables, nsenter (util-linux), openssh-server (scripts/bootstrap.sh
-# --test installs them).
+# Needs root, iproute2, iptables, nsenter (util-linux), openssh-server, and for "nfs"
+# nfs-ganesha, nfs-ganesha-vfs and rpcbind (scripts/bootstrap.sh --test installs them).
 set -u
 
 LAB=${LAB:-lab}
@@ -276,10 +280,105 @@ down() {
     umount "$STATE/ns/$n.mnt" "$STATE/ns/$n.uts" 2>/dev/null
     rm -f "$STATE/ns/$n.mnt" "$STATE/ns/$n.uts" "$STATE/$n/ssh/sshd.pid"
   done
+  nfs_down
   ns_exists "$SW" && ip netns del "$SW"
   ip link del "$HOSTIF" 2>/dev/null
   grep -q " $STATE/ns " /proc/self/mountinfo && umount "$STATE/ns"
   return 0
+}
+
+# --- the storage node: rpcbind + NFS-Ganesha in their own net + mount namespace. Its /run is a
+# private tmpfs, because rpcbind's socket and lock live at fixed paths under /run and two labs
+# (or the machine) must not share one rpcbind.
+ST=$LAB-st
+ST_ADDR=$SUBNET.200
+G=$STATE/ganesha
+
+in_st() { nsenter --net="/run/netns/$ST" --mount="$STATE/ns/st.mnt" -- "$@"; }
+st_alive() { [ -f "$G/$1.pid" ] && kill -0 "$(cat "$G/$1.pid")" 2>/dev/null; }
+
+nfs_up() {
+  for t in /usr/bin/ganesha.nfsd /usr/sbin/rpcbind; do [ -x $t ] || die "$t is missing (scripts/bootstrap.sh --test installs nfs-ganesha, rpcbind)"; done
+  ns_exists "$SW" || die "no lab: run 'lab.sh up' first"
+  ns_exists "$ST" || ip netns add "$ST"
+  ip -n "$ST" link set lo up
+  if ! ip -n "$ST" link show eth0 >/dev/null 2>&1; then
+    ip -n "$SW" link del "$LAB-st-b" 2>/dev/null
+    ip -n "$SW" link add "$LAB-st-b" type veth peer name eth0 netns "$ST"
+  fi
+  ip -n "$SW" link set "$LAB-st-b" master br0 up
+  ip -n "$ST" addr replace "$ST_ADDR/24" dev eth0
+  ip -n "$ST" link set eth0 up
+  mkdir -p "$G/recovery" "$STATE/nfs-export" "$STATE/ns"
+  chmod 0755 "$STATE/nfs-export"
+  if ! grep -q " $STATE/ns/st.mnt " /proc/self/mountinfo; then
+    grep -q " $STATE/ns " /proc/self/mountinfo || { mount --bind "$STATE/ns" "$STATE/ns"; mount --make-private "$STATE/ns"; }
+    touch "$STATE/ns/st.mnt"
+    local hold=/mnt/.corral-lab-$LAB; mkdir -p "$hold"
+    unshare --mount="$STATE/ns/st.mnt" --propagation slave sh -ec \
+      "mount --bind $STATE $hold; mount -t tmpfs -o mode=0755 tmpfs /run; mkdir -p $STATE /run/rpcbind; mount --move $hold $STATE"
+    rmdir "$hold" 2>/dev/null
+  fi
+  cat > "$G/ganesha.conf" <<EOF
+NFS_CORE_PARAM { Bind_addr = $ST_ADDR; Protocols = 3, 4; mount_path_pseudo = true;
+                 NFS_Port = 2049; MNT_Port = 20048; Enable_NLM = false; Enable_RQUOTA = false; }
+NFSV4 { Graceless = true; Only_Numeric_Owners = true; RecoveryBackend = fs; RecoveryRoot = "$G/recovery"; }
+EXPORT_DEFAULTS { Access_Type = RW; }
+EXPORT { Export_Id = 1; Path = "$STATE/nfs-export"; Pseudo = "/export"; Protocols = 3, 4;
+         Transports = TCP, UDP; Access_Type = RW; Squash = No_Root_Squash; SecType = sys;
+         FSAL { Name = VFS; } }
+LOG { Default_Log_Level = EVENT; }
+EOF
+  nfs_start
+}
+
+nfs_start() {
+  [ -f "$G/ganesha.conf" ] || die "no NFS server configured: run 'lab.sh nfs up'"
+  if ! st_alive rpcbind; then
+    in_st /usr/sbin/rpcbind -f -h "$ST_ADDR" > "$G/rpcbind.log" 2>&1 &
+    echo $! > "$G/rpcbind.pid"
+    for _ in $(seq 50); do in_st bash -c "exec 3<>/dev/tcp/$ST_ADDR/111" 2>/dev/null && break; sleep 0.1; done
+  fi
+  if ! st_alive ganesha; then
+    in_st /usr/bin/ganesha.nfsd -F -f "$G/ganesha.conf" -L "$G/ganesha.log" -N NIV_EVENT -p "$G/ganesha.pidfile" > "$G/ganesha.out" 2>&1 &
+    echo $! > "$G/ganesha.pid"
+  fi
+  for _ in $(seq 100); do
+    in_st bash -c "exec 3<>/dev/tcp/$ST_ADDR/2049" 2>/dev/null && { say "NFS server at $ST_ADDR:/export"; return 0; }
+    st_alive ganesha || { tail -3 "$G/ganesha.log" >&2; die "ganesha exited"; }
+    sleep 0.1
+  done
+  die "ganesha did not listen within 10 s"
+}
+
+nfs_stop() {  # abrupt, like a crash: SIGKILL
+  local p
+  for p in ganesha rpcbind; do
+    if st_alive $p; then kill -9 "$(cat "$G/$p.pid")" 2>/dev/null; fi
+    for _ in $(seq 50); do st_alive $p || break; sleep 0.1; done
+    rm -f "$G/$p.pid"
+  done
+  return 0
+}
+
+nfs_down() {
+  nfs_stop
+  ns_exists "$ST" && ip netns del "$ST"
+  umount "$STATE/ns/st.mnt" 2>/dev/null
+  rm -f "$STATE/ns/st.mnt"
+  return 0
+}
+
+nfs() {
+  case "${1:-}" in
+    up) nfs_up ;;
+    stop) nfs_stop ;;
+    start) nfs_start ;;
+    poweroff) ip -n "$SW" link set "$LAB-st-b" down; nfs_stop ;;
+    poweron) ip -n "$SW" link set "$LAB-st-b" up; nfs_start ;;
+    status) for p in ganesha rpcbind; do if st_alive $p; then echo "$p: pid $(cat "$G/$p.pid")"; else echo "$p: not running"; fi; done ;;
+    *) die "nfs up|stop|start|poweroff|poweron|status" ;;
+  esac
 }
 
 cmd=${1:-}; shift || true
@@ -304,6 +403,7 @@ case "$cmd" in
   start) start_corral "$1"; wait_corral "$1" ;;
   partition) partition "$@" ;;
   heal) heal ;;
+  nfs) nfs "$@" ;;
   down) down ;;
   purge) down; case "$STATE" in /run/*|/tmp/*) rm -rf "$STATE" ;; *) die "not removing $STATE (not under /run or /tmp)" ;; esac ;;
   *) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

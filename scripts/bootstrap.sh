@@ -26,10 +26,12 @@ apt_install() {
 }
 
 packages=(gcc pkg-config brotli gzip ca-certificates openssh-client)
+# qemu-img makes qcow2/vmdk images (a machine may already carry a newer qemu-utils)
+command -v qemu-img >/dev/null 2>&1 || packages+=(qemu-utils)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ $with_tests = 1 ]; then
-  # the lab (lab/lab.sh): namespaces, partitions, one sshd per node
-  packages+=(chromium python3-venv iproute2 iptables openssh-server)
+  # the lab (lab/lab.sh): namespaces, partitions, one sshd per node, an NFS server (Ganesha)
+  packages+=(chromium python3-venv iproute2 iptables openssh-server nfs-ganesha nfs-ganesha-vfs rpcbind)
 fi
 apt_install "${packages[@]}"
 

@@ -52,6 +52,7 @@ macro_rules! string_newtype {
 string_newtype!(NodeName, check_node_name);
 string_newtype!(Userid, check_userid);
 string_newtype!(TokenName, check_token_name);
+string_newtype!(StorageId, check_storage_id);
 
 /// PVE's `pve-node` format: a DNS label (letters, digits, inner hyphens), at most 63 characters.
 fn check_node_name(text: &str) -> Result<(), IdError> {
@@ -100,6 +101,22 @@ fn check_token_name(text: &str) -> Result<(), IdError> {
     }
 }
 
+/// PVE's storage ids (`pve-storage-id`): a letter, then letters, digits, `-`, `_`, `.`, ending in
+/// a letter or digit; at least two characters. corral also caps the length at 64.
+fn check_storage_id(text: &str) -> Result<(), IdError> {
+    let bytes = text.as_bytes();
+    let ok = bytes.len() >= 2
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(IdError(format!("storage ID '{text}' contains illegal characters")))
+    }
+}
+
 impl Userid {
     pub fn realm(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, r)| r).unwrap_or_default()
@@ -124,6 +141,16 @@ mod tests {
         assert_eq!(Userid::parse("root@pam").unwrap().realm(), "pam");
         for bad in ["root", "@pam", "root@", "ro ot@pam", "a:b@pam", "root@1x"] {
             assert!(Userid::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn storage_ids_follow_pve() {
+        for good in ["local", "nfs1", "a1", "my-store_2.x"] {
+            assert!(StorageId::parse(good).is_ok(), "{good:?} refused");
+        }
+        for bad in ["", "a", "1nfs", "nfs-", "nfs/x", "nfs:1", "../x", "a b", &"x".repeat(65)] {
+            assert!(StorageId::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 

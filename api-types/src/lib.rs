@@ -12,8 +12,9 @@ pub mod guest;
 pub mod access;
 pub mod pve_bool;
 pub mod upid;
+pub mod storage;
 
-pub use ids::{IdError, NodeName, TokenName, Userid};
+pub use ids::{IdError, NodeName, StorageId, TokenName, Userid};
 pub use upid::Upid;
 pub use guest::Vmid;
 
