@@ -295,6 +295,8 @@ ST_ADDR=$SUBNET.200
 G=$STATE/ganesha
 
 in_st() { nsenter --net="/run/netns/$ST" --mount="$STATE/ns/st.mnt" -- "$@"; }
+# for "cmd &": exec all the way down, so $! is the daemon's own pid
+bg_in_st() { exec nsenter --net="/run/netns/$ST" --mount="$STATE/ns/st.mnt" -- "$@"; }
 st_alive() { [ -f "$G/$1.pid" ] && kill -0 "$(cat "$G/$1.pid")" 2>/dev/null; }
 
 nfs_up() {
@@ -335,12 +337,12 @@ EOF
 nfs_start() {
   [ -f "$G/ganesha.conf" ] || die "no NFS server configured: run 'lab.sh nfs up'"
   if ! st_alive rpcbind; then
-    in_st /usr/sbin/rpcbind -f -h "$ST_ADDR" > "$G/rpcbind.log" 2>&1 &
+    (bg_in_st /usr/sbin/rpcbind -f -h "$ST_ADDR" > "$G/rpcbind.log" 2>&1) &
     echo $! > "$G/rpcbind.pid"
     for _ in $(seq 50); do in_st bash -c "exec 3<>/dev/tcp/$ST_ADDR/111" 2>/dev/null && break; sleep 0.1; done
   fi
   if ! st_alive ganesha; then
-    in_st /usr/bin/ganesha.nfsd -F -f "$G/ganesha.conf" -L "$G/ganesha.log" -N NIV_EVENT -p "$G/ganesha.pidfile" > "$G/ganesha.out" 2>&1 &
+    (bg_in_st /usr/bin/ganesha.nfsd -F -f "$G/ganesha.conf" -L "$G/ganesha.log" -N NIV_EVENT -p "$G/ganesha.pidfile" > "$G/ganesha.out" 2>&1) &
     echo $! > "$G/ganesha.pid"
   fi
   for _ in $(seq 100); do

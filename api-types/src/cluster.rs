@@ -63,6 +63,15 @@ pub struct ClusterResource {
     pub uptime: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub level: Option<String>,
+    /// Storage entries: the storage id, its type, whether shared, its content list.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub storage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub plugintype: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default, with = "crate::pve_bool::option")]
+    pub shared: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content: Option<String>,
 }
 
 /// One entry of `GET /cluster/log`.

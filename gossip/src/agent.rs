@@ -30,6 +30,18 @@ pub struct NodeStatus {
     pub uptime: u64,
     /// The node's cluster epoch (see `corral cluster expected`).
     pub epoch: u64,
+    /// The node's own view of the storages it uses, as of its last check.
+    pub storages: Vec<StorageUsage>,
+}
+
+/// One storage as a node last found it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StorageUsage {
+    pub id: String,
+    pub active: bool,
+    pub total: u64,
+    pub used: u64,
+    pub avail: u64,
 }
 
 pub struct GossipConfig {

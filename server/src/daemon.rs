@@ -68,10 +68,11 @@ pub fn initial_password_path(data_dir: &Path) -> PathBuf {
 
 /// On the very first start, give `root@pam` a password: `CORRAL_ROOT_PASSWORD` if set, else a
 /// random one written to a root-only file (and shown on the terminal, never in the log).
-async fn ensure_root(db: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
+/// Whether this was the first start.
+async fn ensure_root(db: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<bool> {
     let root = Userid::parse("root@pam").expect("constant userid");
     if user_store::user_exists(db, &root).await? {
-        return Ok(());
+        return Ok(false);
     }
     let (secret, generated) = match std::env::var("CORRAL_ROOT_PASSWORD") {
         Ok(p) if !p.is_empty() => (p, false),
@@ -89,7 +90,7 @@ async fn ensure_root(db: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<(
     } else {
         println!("corral: first start - root@pam password set from CORRAL_ROOT_PASSWORD");
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The TLS browsers and API clients get: the node's own certificate, no client certificates.
@@ -128,7 +129,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     std::fs::set_permissions(&config.data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let db = db::open(&database_path(&config.data_dir)).await.context("opening the database")?;
-    ensure_root(&db, &config.data_dir).await?;
+    let first_start = ensure_root(&db, &config.data_dir).await?;
     let mut addresses: Vec<_> = host::network::addresses().into_iter().map(|a| a.addr).collect();
     if !config.listen.ip().is_unspecified() {
         addresses.push(config.listen.ip());
@@ -146,12 +147,21 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let tasks = Arc::new(TaskRunner::new(config.node.clone(), &config.data_dir, db.clone(), events.clone()).await?);
     let node_tls = Arc::new(crate::cluster::node_tls::NodeTls::open(&config.data_dir));
     let cluster = ClusterHandle::open(db.clone(), node_tls.clone()).await.context("starting the cluster store")?;
+    if first_start {
+        crate::storage::write_default(&cluster).await.context("writing the default storage")?;
+    }
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let gossip_port = if config.gossip_port == 0 { bound.port() } else { config.gossip_port };
     let liveness = Arc::new(crate::cluster::liveness::Liveness::new(gossip_port));
     tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string()));
+    let storage = Arc::new(crate::storage::monitor::StorageMonitor::new(corral_storage::Registry::new(
+        config.node.as_str(),
+        config.data_dir.join("local"),
+        config.data_dir.join("run").join("scratch"),
+        crate::storage::monitor::NFS_DEADLINE,
+    )));
     let ssh = crate::cluster::ssh::SshPaths::new(config.ssh_dir.clone(), config.ssh_host_key.clone(), &config.data_dir);
     let state = AppState::new(AppInner {
         db: db.clone(),
@@ -165,6 +175,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ssh: ssh.clone(),
         ssh_peers: Default::default(),
         leases: Default::default(),
+        storage: storage.clone(),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),
@@ -172,6 +183,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         events: events.clone(),
         leptos,
     });
+    tokio::spawn(storage.run(db.clone(), config.node.to_string(), liveness.clone(), events.clone()));
     tokio::spawn(stats.run(config.node.to_string(), events));
     tokio::spawn(crate::cluster::epoch::start_store(state.clone()));
     tokio::spawn(cluster.clone().watchdog());

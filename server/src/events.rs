@@ -13,6 +13,9 @@ pub enum Event {
     ClusterLog,
     /// A task started or ended; clients re-read `/cluster/tasks`.
     Tasks,
+    /// Something in `/cluster/resources` changed (a storage became available or not);
+    /// clients re-read it.
+    Resources,
 }
 
 impl Event {
@@ -21,6 +24,7 @@ impl Event {
             Event::NodeSample { .. } => "node-sample",
             Event::ClusterLog => "cluster-log",
             Event::Tasks => "tasks",
+            Event::Resources => "resources",
         }
     }
 }

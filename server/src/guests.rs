@@ -121,6 +121,26 @@ pub async fn destroy(cluster: &ClusterHandle, vmid: Vmid, record: &GuestRecord) 
     }
 }
 
+/// Whether a configuration key names a disk (`scsi0`, `virtio1`, `sata2`, `ide0`, `efidisk0`, `tpmstate0`).
+pub fn is_disk_key(key: &str) -> bool {
+    let bus = ["scsi", "virtio", "sata", "ide", "efidisk", "tpmstate"].into_iter().find(|b| key.starts_with(b));
+    bus.is_some_and(|b| {
+        let n = &key[b.len()..];
+        !n.is_empty() && n.len() <= 2 && n.bytes().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// Guests with a disk on `storage` (a disk value starts with `<storage>:`).
+pub async fn using_storage(db: &SqlitePool, storage: &str) -> sqlx::Result<Vec<Vmid>> {
+    let prefix = format!("{storage}:");
+    Ok(list(db)
+        .await?
+        .into_iter()
+        .filter(|(_, record)| record.config.iter().any(|(k, v)| is_disk_key(k) && v.starts_with(&prefix)))
+        .map(|(vmid, _)| vmid)
+        .collect())
+}
+
 /// The lowest free VMID (PVE's `/cluster/nextid`).
 pub async fn next_free(db: &SqlitePool) -> sqlx::Result<Option<Vmid>> {
     let used: std::collections::BTreeSet<Vmid> = list(db).await?.into_iter().map(|(id, _)| id).collect();

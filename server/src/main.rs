@@ -19,6 +19,7 @@ mod https;
 mod node_stats;
 mod pki;
 mod state;
+mod storage;
 mod tasks;
 
 fn main() -> std::process::ExitCode {

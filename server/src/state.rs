@@ -34,6 +34,8 @@ pub struct AppInner {
     pub ssh: crate::cluster::ssh::SshPaths,
     pub ssh_peers: crate::cluster::ssh::SshPeers,
     pub leases: crate::cluster::lease::Leases,
+    /// This node's storage checks and backends.
+    pub storage: Arc<crate::storage::monitor::StorageMonitor>,
     pub data_dir: std::path::PathBuf,
     /// The address the API is bound to.
     pub listen: std::net::SocketAddr,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod nodes;
 pub mod params;
+pub mod storage;
 pub mod version;
 
 use axum::extract::{OriginalUri, Request};
@@ -32,7 +33,7 @@ pub fn listing(key: &str, names: &[&str]) -> Json<Value> {
 }
 
 async fn index() -> Json<Value> {
-    listing("subdir", &["version", "access", "nodes", "cluster"])
+    listing("subdir", &["version", "access", "nodes", "cluster", "storage"])
 }
 
 async fn not_implemented(OriginalUri(uri): OriginalUri, req: Request) -> ApiError {
@@ -47,5 +48,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .nest("/access", access::router())
         .nest("/nodes", nodes::router(state))
         .nest("/cluster", cluster::router())
+        .nest("/storage", storage::router())
         .fallback(not_implemented)
 }

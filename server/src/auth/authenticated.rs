@@ -30,6 +30,9 @@ pub struct Authenticated {
 /// privilege separation) hold all of them and nobody else holds any.
 #[derive(Debug, Clone, Copy)]
 pub enum Privilege {
+    DatastoreAllocate,
+    DatastoreAllocateSpace,
+    DatastoreAudit,
     SysAudit,
     UserModify,
     VmAudit,
@@ -39,6 +42,9 @@ pub enum Privilege {
 impl Privilege {
     fn name(self) -> &'static str {
         match self {
+            Privilege::DatastoreAllocate => "Datastore.Allocate",
+            Privilege::DatastoreAllocateSpace => "Datastore.AllocateSpace",
+            Privilege::DatastoreAudit => "Datastore.Audit",
             Privilege::SysAudit => "Sys.Audit",
             Privilege::UserModify => "User.Modify",
             Privilege::VmAudit => "VM.Audit",

@@ -1,4 +1,4 @@
-//! Command line: `corral serve | passwd | status`. Each subcommand works without a terminal so
+//! Command line: `corral serve | passwd | status | cluster | storage | ssh`. Each subcommand works without a terminal so
 //! install scripts, labs and CI can drive it.
 
 mod cluster;
@@ -6,6 +6,7 @@ mod local_api;
 mod passwd;
 mod ssh;
 mod status;
+mod storage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +88,13 @@ enum Command {
         /// The command and its arguments (after `--`).
         #[arg(last = true)]
         command: Vec<String>,
+    },
+    /// Storage management through the local daemon (like `pvesm`).
+    Storage {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(subcommand)]
+        command: storage::StorageCommand,
     },
     /// Cluster management through the local daemon (like `pvecm`).
     Cluster {
@@ -219,6 +227,7 @@ pub fn main() -> ExitCode {
                 Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
                 Command::Status { data } => status::run(&data.data_dir).await,
                 Command::Ssh { data, node, command } => ssh::run(&data.data_dir, &node, &command).await,
+                Command::Storage { data, command } => storage::run(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
                 Command::Cluster { data, command } => run_cluster(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
             }
         })

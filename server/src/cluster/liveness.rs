@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
-use corral_gossip::{CounterSnapshot, Gossip, GossipConfig, NodeStatus, PeerView};
+use corral_gossip::{CounterSnapshot, Gossip, GossipConfig, NodeStatus, PeerView, StorageUsage};
 use sqlx::SqlitePool;
 
 use super::config::KEY_AUTHKEY;
@@ -28,11 +28,16 @@ pub struct Liveness {
     /// This node's cluster epoch, as last read from the store.
     epoch: std::sync::atomic::AtomicU64,
     member: Mutex<Option<Gossip>>,
+    /// This node's storage checks, as the storage monitor last published them.
+    storages: Mutex<Vec<StorageUsage>>,
 }
+
+/// Bytes of storage ids one status may carry: a status probe must fit one datagram.
+const STORAGE_ID_BUDGET: usize = 512;
 
 impl Liveness {
     pub fn new(port: u16) -> Self {
-        Self { port, epoch: Default::default(), member: Mutex::new(None) }
+        Self { port, epoch: Default::default(), member: Mutex::new(None), storages: Mutex::default() }
     }
 
     fn member(&self) -> std::sync::MutexGuard<'_, Option<Gossip>> {
@@ -67,7 +72,20 @@ impl Liveness {
             load: crate::host::proc_stats::read_loadavg()[0],
             uptime: crate::host::proc_stats::read_uptime(),
             epoch: self.epoch.load(std::sync::atomic::Ordering::Relaxed),
+            storages: self.storages.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
+    }
+
+    /// Publish this node's storage checks to its peers (as many as fit a datagram; peers show
+    /// the rest as unknown).
+    pub fn set_storages(&self, mut storages: Vec<StorageUsage>) {
+        let mut budget = STORAGE_ID_BUDGET;
+        storages.retain(|s| {
+            let fits = s.id.len() <= budget;
+            budget = budget.saturating_sub(s.id.len());
+            fits
+        });
+        *self.storages.lock().unwrap_or_else(|p| p.into_inner()) = storages;
     }
 
     pub async fn run(self: std::sync::Arc<Self>, db: SqlitePool, me: String) {

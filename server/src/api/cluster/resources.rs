@@ -48,6 +48,9 @@ pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, p
     if query.kind.as_deref().is_none_or(|k| k == "vm") {
         out.extend(guests(&auth, &state).await?);
     }
+    if query.kind.as_deref().is_none_or(|k| k == "storage") {
+        out.extend(storages(&auth, &state).await?);
+    }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(crate::api::data(out))
 }
@@ -108,4 +111,47 @@ async fn guests(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<Cluster
             ..Default::default()
         })
         .collect())
+}
+
+/// One entry per storage and node that may use it: `available` when that node's last check
+/// reached it (its own table here, its gossip status for peers), `unknown` otherwise, as PVE
+/// shows a storage whose node is offline or whose status is stale.
+async fn storages(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<ClusterResource>> {
+    let me = state.node.to_string();
+    let nodes: Vec<String> = match crate::cluster::ClusterConfig::load(&state.db).await? {
+        Some(config) => config.nodes.iter().map(|n| n.name.clone()).collect(),
+        None => vec![me.clone()],
+    };
+    let peers = state.liveness.peers();
+    let remote = |node: &str, id: &str| {
+        peers.iter().find(|p| p.node == node && p.alive).and_then(|p| p.status.as_ref()).and_then(|s| s.storages.iter().find(|u| u.id == id)).map(|u| (u.active, u.used, u.total))
+    };
+    let mut out = Vec::new();
+    for config in crate::storage::list(&state.db).await? {
+        if config.disable || auth.require(Privilege::DatastoreAudit, &format!("/storage/{}", config.storage)).is_err() {
+            continue;
+        }
+        for node in nodes.iter().filter(|n| config.applies_to(n)) {
+            let seen = if *node == me {
+                state.storage.status(config.storage.as_str()).map(|c| (c.active, c.usage.used, c.usage.total))
+            } else {
+                remote(node, config.storage.as_str())
+            };
+            let (active, used, total) = seen.unwrap_or((false, 0, 0));
+            out.push(ClusterResource {
+                id: format!("storage/{node}/{}", config.storage),
+                kind: "storage".into(),
+                node: Some(node.clone()),
+                status: if active { "available" } else { "unknown" }.into(),
+                disk: Some(used),
+                maxdisk: Some(total),
+                storage: Some(config.storage.to_string()),
+                plugintype: Some(config.kind.as_str().into()),
+                shared: Some(config.is_shared()),
+                content: Some(config.content.clone()),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(out)
 }

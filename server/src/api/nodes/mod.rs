@@ -6,6 +6,7 @@ pub mod network;
 pub mod qemu;
 pub mod rrddata;
 pub mod status;
+pub mod storage;
 pub mod tasks;
 
 use axum::extract::{Path, State};
@@ -52,7 +53,7 @@ async fn list(auth: Authenticated, State(state): State<AppState>, params: RawPar
 
 async fn index(_auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>) -> ApiResult<Json<Value>> {
     local_node(&state, &node)?;
-    Ok(super::listing("name", &["network", "qemu", "rrddata", "status", "tasks"]))
+    Ok(super::listing("name", &["network", "qemu", "rrddata", "scan", "status", "storage", "tasks"]))
 }
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -66,6 +67,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{node}/qemu/{vmid}", get(qemu::index).delete(qemu::destroy))
         .route("/{node}/qemu/{vmid}/config", get(qemu::config))
         .route("/{node}/qemu/{vmid}/status/current", get(qemu::current))
+        .route("/{node}/storage", get(storage::list))
+        .route("/{node}/storage/{storage}", get(storage::index))
+        .route("/{node}/storage/{storage}/status", get(storage::status))
+        .route("/{node}/storage/{storage}/content", get(storage::content).post(storage::alloc))
+        .route("/{node}/storage/{storage}/content/{*volume}", get(storage::volume_info).delete(storage::volume_delete))
+        .route("/{node}/scan", get(storage::scan_index))
+        .route("/{node}/scan/nfs", get(storage::scan_nfs))
         .route("/{node}/tasks", get(tasks::list_tasks))
         .route("/{node}/tasks/{upid}", get(tasks::task_index).delete(tasks::stop_task))
         .route("/{node}/tasks/{upid}/status", get(tasks::task_status))
