@@ -170,6 +170,12 @@ impl Endpoint {
         json(req.send().await.unwrap()).await
     }
 
+    /// PUT form parameters with a ticket and its CSRF token.
+    pub async fn put(&self, t: &Ticket, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let req = self.client().put(self.api(path)).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf).form(form);
+        json(req.send().await.unwrap()).await
+    }
+
     /// DELETE an API path with a ticket and its CSRF token.
     pub async fn delete(&self, t: &Ticket, path: &str) -> (u16, serde_json::Value) {
         let req = self.client().delete(self.api(path)).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf);

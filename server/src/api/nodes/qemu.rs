@@ -31,7 +31,21 @@ const CREATE_SCHEMA: &[Prop] = &[
     optional("ostype", Kind::Enum(OSTYPES)),
     optional("description", Kind::Str { max_len: 8192 }),
     optional("onboot", Kind::Bool),
+    optional("scsi0", DISK),
+    optional("scsi1", DISK),
+    optional("scsi2", DISK),
+    optional("scsi3", DISK),
+    optional("virtio0", DISK),
+    optional("virtio1", DISK),
+    optional("virtio2", DISK),
+    optional("virtio3", DISK),
+    optional("sata0", DISK),
+    optional("sata1", DISK),
+    optional("ide0", DISK),
+    optional("ide1", DISK),
 ];
+
+const DISK: Kind = Kind::Str { max_len: 512 };
 
 #[derive(Deserialize)]
 struct CreateParams {
@@ -120,7 +134,12 @@ pub async fn create(auth: Authenticated, State(state): State<AppState>, Path(nod
     local_node(&state, &node)?;
     let vmid = Vmid::new(p.vmid).map_err(|e| ApiError::param("vmid", e.to_string()))?;
     auth.require(Privilege::VmAllocate, &format!("/vms/{vmid}"))?;
-    let record = GuestRecord { node: state.node.to_string(), config: config_of(&p)? };
+    let mut config = config_of(&p)?;
+    for (key, value) in params.0.iter().filter(|(k, _)| guests::is_disk_key(k)) {
+        check_disk(&state, vmid, value).await.map_err(|why| ApiError::param(key, why))?;
+        config.insert(key.clone(), value.clone());
+    }
+    let record = GuestRecord { node: state.node.to_string(), config };
     guests::check_unused(&state.db, vmid).await?;
     state.require_quorum().await?;
     let task_state = state.clone();
@@ -135,6 +154,22 @@ pub async fn create(auth: Authenticated, State(state): State<AppState>, Path(nod
         .await
         .map_err(|e| ApiError::internal("starting task", e))?;
     Ok(crate::api::data(upid.to_string()))
+}
+
+/// A disk is an existing volume of this guest on a storage this node can use:
+/// `<storage>:<vmid>/<file>[,option=value…]`.
+async fn check_disk(state: &AppState, vmid: Vmid, value: &str) -> Result<(), String> {
+    let volid = value.split(',').next().unwrap_or_default();
+    let volume = corral_storage::VolumeId::parse(volid).map_err(|e| e.to_string())?;
+    if volume.name.vmid() != Some(vmid) {
+        return Err(format!("volume '{volid}' does not belong to VM {vmid}"));
+    }
+    let config = crate::storage::get(&state.db, volume.storage.as_str()).await.map_err(|e| e.to_string())?;
+    if !config.applies_to(state.node.as_str()) || config.disable {
+        return Err(format!("storage '{}' is not available on node '{}'", volume.storage, state.node));
+    }
+    state.storage.registry.backend(&config).info(&volume.name).await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// `GET /nodes/{node}/qemu/{vmid}`.

@@ -237,10 +237,10 @@ pub async fn volume_delete(auth: Authenticated, State(state): State<AppState>, P
         }
     }
     let backend = reachable(&state, &config)?;
-    let task_id = volid.clone();
+    // PVE's imgdel tasks carry no id (a volume id would not fit the UPID's fields).
     let upid = state
         .tasks
-        .spawn("imgdel", &task_id, &auth.userid, move |log| async move {
+        .spawn("imgdel", "", &auth.userid, move |log| async move {
             log.line(format!("removing volume '{volid}'")).await;
             backend.free(&name).await?;
             log.line(format!("volume '{volid}' removed")).await;
