@@ -31,6 +31,8 @@ export default defineConfig({
     { name: 'cluster', testMatch: /cluster\.spec\.ts/, use: { baseURL: url(clusterPort) } },
     // Starts (and kills) its own two nodes.
     { name: 'recovery', testMatch: /recovery\.spec\.ts/ },
+    // Runs its own lab (lab/lab.sh: two nodes and an NFS server in network namespaces; root).
+    { name: 'storage', testMatch: /storage\.spec\.ts/ },
   ],
   webServer: [
     [consolePort, 'e2enode', '127.0.0.1'],

@@ -248,7 +248,7 @@ fn CreateClusterDialog(#[prop(into)] on_started: Callback<String>, #[prop(into)]
 
 /// How every dialog form ends: the last error, Cancel, and the submit button.
 #[component]
-fn DialogFooter(
+pub(crate) fn DialogFooter(
     error: RwSignal<Option<String>>,
     #[prop(into)] on_cancel: Callback<()>,
     #[prop(into)] label: Signal<String>,

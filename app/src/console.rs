@@ -1,6 +1,6 @@
 //! PVE's frame: header, resource tree on the left, the selected object's tabs and content in
 //! the centre, the task/cluster log panel at the bottom. The URL names the selection and tab:
-//! `/datacenter/{tab}` or `/node/{node}/{tab}`.
+//! `/datacenter/{tab}`, `/node/{node}/{tab}` or `/storage/{node}/{storage}/{tab}`.
 
 use corral_api_types::cluster::ClusterResource;
 use corral_api_types::VersionInfo;
@@ -9,14 +9,15 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api_client::{self, ApiFailure};
-use crate::live::{provide_live, LiveMode};
-use crate::{datacenter_view, log_panel, node_view, ConsoleLogin};
+use crate::live::{start_live, LiveMode};
+use crate::{datacenter_view, log_panel, node_view, storage_view, ConsoleLogin};
 
 /// What the resource tree has selected.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Selection {
     Datacenter,
     Node(String),
+    Storage(String, String),
 }
 
 impl Selection {
@@ -24,13 +25,15 @@ impl Selection {
         match self {
             Selection::Datacenter => format!("/datacenter/{tab}"),
             Selection::Node(n) => format!("/node/{n}/{tab}"),
+            Selection::Storage(n, s) => format!("/storage/{n}/{s}/{tab}"),
         }
     }
 
     pub fn tabs(&self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Selection::Datacenter => &[("summary", "Summary"), ("cluster", "Cluster")],
+            Selection::Datacenter => &[("summary", "Summary"), ("cluster", "Cluster"), ("storage", "Storage")],
             Selection::Node(_) => &[("summary", "Summary"), ("network", "Network")],
+            Selection::Storage(..) => &[("summary", "Summary"), ("content", "Content")],
         }
     }
 }
@@ -38,12 +41,13 @@ impl Selection {
 #[component]
 pub fn ConsoleFrame() -> impl IntoView {
     let params = use_params_map();
-    let selection = Memo::new(move |_| match params.with(|p| p.get("node")) {
-        Some(node) => Selection::Node(node),
-        None => Selection::Datacenter,
+    let selection = Memo::new(move |_| match params.with(|p| (p.get("node"), p.get("storage"))) {
+        (Some(node), Some(storage)) => Selection::Storage(node, storage),
+        (Some(node), None) => Selection::Node(node),
+        _ => Selection::Datacenter,
     });
     let tab = Memo::new(move |_| params.with(|p| p.get("tab")).unwrap_or_else(|| "summary".into()));
-    provide_live();
+    start_live(crate::live::use_live());
     view! {
         <div class="frame">
             <Header/>
@@ -56,6 +60,7 @@ pub fn ConsoleFrame() -> impl IntoView {
                     {move || match selection.get() {
                         Selection::Datacenter => datacenter_view::DatacenterPanel(datacenter_view::DatacenterPanelProps { tab: tab.get() }).into_any(),
                         Selection::Node(node) => node_view::NodePanel(node_view::NodePanelProps { node, tab: tab.get() }).into_any(),
+                        Selection::Storage(node, storage) => storage_view::StorageObjectPanel(storage_view::StorageObjectPanelProps { node, storage, tab: tab.get() }).into_any(),
                     }}
                 </section>
             </main>
@@ -140,8 +145,9 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                     {move || Suspend::new(async move {
                         match resources.await {
                             Ok(list) => {
-                                let (nodes, guests): (Vec<ClusterResource>, Vec<ClusterResource>) =
-                                    list.into_iter().filter(|r| r.kind == "node" || r.kind == "qemu").partition(|r| r.kind == "node");
+                                let (nodes, rest): (Vec<ClusterResource>, Vec<ClusterResource>) = list.into_iter().partition(|r| r.kind == "node");
+                                let (guests, storages): (Vec<ClusterResource>, Vec<ClusterResource>) =
+                                    rest.into_iter().filter(|r| r.kind == "qemu" || r.kind == "storage").partition(|r| r.kind == "qemu");
                                 view! {
                                     <ul>
                                         {nodes.into_iter().map(|r| {
@@ -150,7 +156,9 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                                             let href = format!("/node/{name}/summary");
                                             let class = is(Selection::Node(name.clone()));
                                             let testid = format!("tree-node-{name}");
+                                            let name_for_storage = name.clone();
                                             let mine: Vec<ClusterResource> = guests.iter().filter(|g| g.node.as_deref() == Some(name.as_str())).cloned().collect();
+                                            let stores: Vec<ClusterResource> = storages.iter().filter(|g| g.node.as_deref() == Some(name.as_str())).cloned().collect();
                                             view! {
                                                 <li data-testid=testid>
                                                     <A href=href attr:class=class>
@@ -158,6 +166,7 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                                                         {name}
                                                     </A>
                                                     <GuestLeaves guests=mine/>
+                                                    <StorageLeaves node=name_for_storage storages=stores selection/>
                                                 </li>
                                             }
                                         }).collect_view()}
@@ -195,11 +204,41 @@ fn GuestLeaves(guests: Vec<ClusterResource>) -> impl IntoView {
     })
 }
 
+/// A node's storages in the tree, each with its availability on that node.
+#[component]
+fn StorageLeaves(node: String, storages: Vec<ClusterResource>, selection: Memo<Selection>) -> impl IntoView {
+    (!storages.is_empty()).then(|| {
+        view! {
+            <ul class="storages">
+                {storages.into_iter().map(|s| {
+                    let id = s.storage.clone().unwrap_or_default();
+                    let sel = Selection::Storage(node.clone(), id.clone());
+                    let href = sel.href("summary");
+                    let class = move || if selection.get() == sel { "selected" } else { "" };
+                    let icon = format!("icon storage {}", s.status);
+                    let testid = format!("tree-storage-{node}-{id}");
+                    let title = format!("{id} ({})", s.status);
+                    let label = format!("{id} ({node})");
+                    view! {
+                        <li data-testid=testid data-status=s.status.clone() title=title>
+                            <A href=href attr:class=class>
+                                <span class=icon></span>
+                                {label}
+                            </A>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }
+    })
+}
+
 #[component]
 fn TabStrip(selection: Memo<Selection>, tab: Memo<String>) -> impl IntoView {
     let title = move || match selection.get() {
         Selection::Datacenter => "Datacenter".to_string(),
         Selection::Node(n) => format!("Node '{n}'"),
+        Selection::Storage(n, s) => format!("Storage '{s}' on node '{n}'"),
     };
     view! {
         <div class="tabstrip">

@@ -12,6 +12,7 @@ pub fn DatacenterPanel(tab: String) -> impl IntoView {
     match tab.as_str() {
         "summary" => view! { <DatacenterSummary/> }.into_any(),
         "cluster" => view! { <crate::cluster_view::ClusterPanel/> }.into_any(),
+        "storage" => view! { <crate::storage_view::StoragePanel/> }.into_any(),
         other => view! { <p class="error">{format!("No such panel '{other}'.")}</p> }.into_any(),
     }
 }

@@ -16,6 +16,7 @@ pub mod node_view;
 pub mod datacenter_view;
 pub mod log_panel;
 pub mod task_viewer;
+pub mod storage_view;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
     if use_context::<ConsoleLogin>().is_none() {
         provide_context(api_client::login_from_page());
     }
+    live::provide_live();
     view! {
         <Title text="corral - cluster manager"/>
         <Router>
@@ -69,6 +71,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=|| view! { <Redirect path="/datacenter/summary"/> }/>
                 <Route path=path!("/datacenter/:tab") view=console::ConsoleFrame/>
                 <Route path=path!("/node/:node/:tab") view=console::ConsoleFrame/>
+                <Route path=path!("/storage/:node/:storage/:tab") view=console::ConsoleFrame/>
             </Routes>
         </Router>
     }

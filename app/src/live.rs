@@ -20,21 +20,39 @@ pub struct Live {
     /// Samples pushed since the page loaded, per node.
     pub samples: RwSignal<Vec<(String, RrdSample)>>,
     pub mode: RwSignal<LiveMode>,
+    /// Whether this page's stream was started.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    started: StoredValue<bool>,
 }
 
 pub const POLL_SECS: u64 = 5;
 
+/// Create the page's live state. Call it where it lives as long as the page (the `App`): the
+/// stream's callbacks hold these signals for good, and a view that is torn down on navigation
+/// would dispose them under the callbacks' feet.
 pub fn provide_live() -> Live {
     let live = Live {
         tick: RwSignal::new(0),
         log_tick: RwSignal::new(0),
         samples: RwSignal::new(Vec::new()),
         mode: RwSignal::new(LiveMode::Connecting),
+        started: StoredValue::new(false),
     };
     provide_context(live);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| browser::connect(live));
     live
+}
+
+/// Open the page's event stream (once per page, however often the console frame is rebuilt).
+pub fn start_live(live: Live) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if !live.started.get_value() {
+            live.started.set_value(true);
+            browser::connect(live);
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = live;
 }
 
 pub fn use_live() -> Live {
@@ -81,6 +99,10 @@ mod browser {
         });
         let _ = source.add_event_listener_with_callback("node-sample", on_sample.as_ref().unchecked_ref());
         on_sample.forget();
+        // Availability of storages (and more of /cluster/resources) changed somewhere.
+        let on_resources = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.tick.update(|t| *t += 1));
+        let _ = source.add_event_listener_with_callback("resources", on_resources.as_ref().unchecked_ref());
+        on_resources.forget();
         for name in ["cluster-log", "tasks"] {
             // A finished task may have changed what the tree shows (a guest created or removed).
             let on_log = Closure::<dyn FnMut(MessageEvent)>::new(move |_| {

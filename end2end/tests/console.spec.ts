@@ -17,7 +17,7 @@ test('log in, find the node in the tree, open its summary with a live graph, rel
 
   const node = page.getByTestId('tree-node-e2enode');
   await expect(node).toBeVisible();
-  await node.getByRole('link').click();
+  await node.getByRole('link', { name: 'e2enode', exact: true }).click();
   await expect(page).toHaveURL(/\/node\/e2enode\/summary$/);
   await expect(page.getByRole('heading', { name: "Node 'e2enode'" })).toBeVisible();
   await expect(page.getByTestId('node-cpu')).toContainText('CPU(s)');
@@ -73,7 +73,7 @@ test('usable at 1024 pixels wide', async ({ page }) => {
   await page.setViewportSize({ width: 1024, height: 768 });
   await page.goto('/login');
   await login(page);
-  await page.getByTestId('tree-node-e2enode').getByRole('link').click();
+  await page.getByTestId('tree-node-e2enode').getByRole('link', { name: 'e2enode', exact: true }).click();
   await expect(page.getByTestId('usage-chart')).toBeVisible();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow).toBeLessThanOrEqual(0);
