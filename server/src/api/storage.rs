@@ -60,7 +60,9 @@ fn update_schema() -> Vec<Prop> {
 }
 
 #[derive(Deserialize)]
-struct UpdateExtra {
+struct UpdateParams {
+    #[serde(flatten)]
+    changes: StorageParams,
     digest: Option<String>,
     delete: Option<String>,
 }
@@ -126,18 +128,16 @@ pub async fn create(auth: Authenticated, State(state): State<AppState>, params: 
 
 /// `PUT /storage/{storage}` (Datastore.Allocate on /storage/{storage}).
 pub async fn update(auth: Authenticated, State(state): State<AppState>, Path(id): Path<String>, params: RawParams) -> ApiResult<Json<Value>> {
-    let schema = update_schema();
-    let p: StorageParams = params.check(&schema)?;
-    let extra: UpdateExtra = params.check(&schema)?;
+    let p: UpdateParams = params.check(&update_schema())?;
     auth.require(Privilege::DatastoreAllocate, &format!("/storage/{id}"))?;
     let old = storage::get(&state.db, &id).await?;
-    if let Some(digest) = &extra.digest {
+    if let Some(digest) = &p.digest {
         if *digest != storage::digest(&storage::list(&state.db).await?) {
             return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "detected modified configuration - file changed by other user? Try again."));
         }
     }
-    let delete: Vec<String> = extra.delete.unwrap_or_default().split([',', ' ', ';']).filter(|s| !s.is_empty()).map(String::from).collect();
-    let new = config::apply_update(&old, &p, &delete).map_err(ApiError::params)?;
+    let delete: Vec<String> = p.delete.unwrap_or_default().split([',', ' ', ';']).filter(|s| !s.is_empty()).map(String::from).collect();
+    let new = config::apply_update(&old, &p.changes, &delete).map_err(ApiError::params)?;
     state.require_quorum().await?;
     storage::update(&state.cluster, &old, &new).await?;
     state.storage.wake();

@@ -19,6 +19,9 @@ use crate::events::Event;
 
 /// How often a node checks its storages.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(3);
+/// How often the configuration is looked at for storages added, changed or removed (a local
+/// read), so a change made on any node is checked here at once rather than at the next round.
+const CONFIG_POLL: Duration = Duration::from_millis(250);
 /// Longest one NFS call may take (checks and API calls alike).
 pub const NFS_DEADLINE: Duration = Duration::from_millis(2500);
 
@@ -88,6 +91,7 @@ impl StorageMonitor {
             tokio::select! {
                 _ = tokio::time::sleep(CHECK_INTERVAL) => {}
                 _ = self.wake.notified() => {}
+                _ = config_changed(&db, &me, &configs) => {}
             }
         }
     }
@@ -114,6 +118,19 @@ impl StorageMonitor {
             }
         };
         (config.storage.to_string(), checked)
+    }
+}
+
+/// Returns when the storages this node should check differ from `current`.
+async fn config_changed(db: &SqlitePool, me: &str, current: &[StorageConfig]) {
+    loop {
+        tokio::time::sleep(CONFIG_POLL).await;
+        if let Ok(all) = super::list(db).await {
+            let now: Vec<StorageConfig> = all.into_iter().filter(|c| !c.disable && c.applies_to(me)).collect();
+            if now != current {
+                return;
+            }
+        }
     }
 }
 
