@@ -170,10 +170,15 @@ start_corral() {
   [ -x "$bin" ] || stage_binary
   mkdir -p "$STATE/$n/data"
   : > "$STATE/$n/corral.log"
-  CORRAL_ROOT_PASSWORD=$PASSWORD CORRAL_LOG=${CORRAL_LOG:-info,openraft=error,openraft::replication=off} \
-    CORRAL_SSH_HOST_KEY="$STATE/$n/ssh/ssh_host_ed25519_key.pub" \
-    in_node "$n" setsid "$bin" serve --data-dir "$STATE/$n/data" --listen "$(addr_of "$n"):$PORT" --node-name "$n" \
-      --site-root "$STATE/bin/site" >>"$STATE/$n/corral.log" 2>&1 </dev/null &
+  # exec all the way down (subshell -> nsenter -> setsid -> corral keep one pid), so the pid
+  # file names corral itself and "stop" really signals it
+  (
+    export CORRAL_ROOT_PASSWORD=$PASSWORD CORRAL_LOG=${CORRAL_LOG:-info,openraft=error,openraft::replication=off} \
+      CORRAL_SSH_HOST_KEY="$STATE/$n/ssh/ssh_host_ed25519_key.pub"
+    exec nsenter --net="/run/netns/$(ns_of "$n")" --mount="$STATE/ns/$n.mnt" --uts="$STATE/ns/$n.uts" -- \
+      setsid "$bin" serve --data-dir "$STATE/$n/data" --listen "$(addr_of "$n"):$PORT" --node-name "$n" \
+      --site-root "$STATE/bin/site" >>"$STATE/$n/corral.log" 2>&1 </dev/null
+  ) &
   echo $! > "$STATE/$n/corral.pid"
 }
 

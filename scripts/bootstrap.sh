@@ -25,15 +25,17 @@ apt_install() {
   fi
 }
 
-packages=(gcc pkg-config brotli gzip ca-certificates openssh-client)
-# qemu-img makes qcow2/vmdk images (a machine may already carry a newer qemu-utils)
-command -v qemu-img >/dev/null 2>&1 || packages+=(qemu-utils)
+# QEMU runs the guests (its NFS block driver is in qemu-block-extra); qemu-img makes images.
+packages=(gcc pkg-config brotli gzip ca-certificates openssh-client qemu-system-x86 qemu-block-extra)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ $with_tests = 1 ]; then
   # the lab (lab/lab.sh): namespaces, partitions, one sshd per node, an NFS server (Ganesha)
   packages+=(chromium python3-venv iproute2 iptables openssh-server nfs-ganesha nfs-ganesha-vfs rpcbind)
 fi
 apt_install "${packages[@]}"
+# Installing Debian's qemu-system-x86 removes a newer qemu-utils (from bookworm-backports) that
+# some machines carry; qemu-img must then come back in the matching version.
+command -v qemu-img >/dev/null 2>&1 || apt_install qemu-utils
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32 target"
@@ -54,7 +56,7 @@ if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ end2end/package-lock.json -n
 fi
 
 if [ $with_tests = 1 ]; then
-  if [ ! -x "$CORRAL_VENV/bin/pytest" ] || ! "$CORRAL_VENV/bin/python" -c 'import proxmoxer' 2>/dev/null; then
+  if [ ! -x "$CORRAL_VENV/bin/pytest" ] || ! "$CORRAL_VENV/bin/python" -c 'import proxmoxer, pve_exporter' 2>/dev/null; then
     say "creating the Python venv for conformance tests"
     python3 -m venv "$CORRAL_VENV"
     "$CORRAL_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt

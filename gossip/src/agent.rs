@@ -32,6 +32,8 @@ pub struct NodeStatus {
     pub epoch: u64,
     /// The node's own view of the storages it uses, as of its last check.
     pub storages: Vec<StorageUsage>,
+    /// VMIDs of the guests running on the node.
+    pub running: Vec<u32>,
 }
 
 /// One storage as a node last found it.

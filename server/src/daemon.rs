@@ -176,6 +176,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ssh_peers: Default::default(),
         leases: Default::default(),
         storage: storage.clone(),
+        vms: Arc::new(crate::vm_runtime::VmRuntime::new(corral_qemu::spec::RunDir(config.data_dir.join("run").join("qemu")))),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),
@@ -190,6 +191,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(crate::cluster::epoch::watch(state.clone()));
     tokio::spawn(crate::cluster::ssh::run(state.clone()));
     tokio::spawn(crate::cluster::lease::watch(state.clone()));
+    crate::vm_runtime::reattach(&state).await;
+    tokio::spawn(crate::vm_runtime::publish(state.clone()));
 
     let store = SqliteStore::new(db.clone());
     tokio::spawn(tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(store.clone(), Duration::from_secs(600)));

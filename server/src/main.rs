@@ -21,6 +21,7 @@ mod pki;
 mod state;
 mod storage;
 mod tasks;
+mod vm_runtime;
 
 fn main() -> std::process::ExitCode {
     keep_large_allocations_out_of_the_heap();

@@ -36,6 +36,8 @@ pub struct AppInner {
     pub leases: crate::cluster::lease::Leases,
     /// This node's storage checks and backends.
     pub storage: Arc<crate::storage::monitor::StorageMonitor>,
+    /// The guests running on this node.
+    pub vms: Arc<crate::vm_runtime::VmRuntime>,
     pub data_dir: std::path::PathBuf,
     /// The address the API is bound to.
     pub listen: std::net::SocketAddr,

@@ -44,9 +44,9 @@ async fn a_standalone_node_keeps_guest_configurations_and_checks_input() {
     // Bad input: every bad parameter named, nothing written.
     let (status, body) = n1.post(&t, "/nodes/s1/qemu", &[("vmid", "100"), ("name", "web-2")]).await;
     assert_eq!((status, body["errors"]["vmid"].as_str()), (400, Some("VM 100 already exists on node 's1'")));
-    let (status, body) = n1.post(&t, "/nodes/s1/qemu", &[("vmid", "99"), ("memory", "lots"), ("start", "1")]).await;
+    let (status, body) = n1.post(&t, "/nodes/s1/qemu", &[("vmid", "99"), ("memory", "lots"), ("hugepages", "1024")]).await;
     assert_eq!(status, 400, "{body}");
-    for param in ["vmid", "memory", "start"] {
+    for param in ["vmid", "memory", "hugepages"] {
         assert!(body["errors"][param].is_string(), "{param} named: {body}");
     }
     let (status, body) = n1.post(&t, "/nodes/s1/qemu", &[("vmid", "102"), ("name", "bad_name")]).await;

@@ -121,6 +121,14 @@ async fn nfs_storage_is_shared_by_every_node_and_survives_a_dead_server() {
     }
     let storage_status = lab.sh(&["corral", "n2", "storage", "status"]);
     assert!(storage_status.lines().any(|l| l.starts_with("nfs1") && l.contains("inactive")), "{storage_status}");
+    // Nor does it hold up a daemon's shutdown: n3 stops gracefully (a clean exit removes its
+    // run-state file; `lab.sh stop` would SIGKILL after 10 s) and starts again.
+    let run_state = lab.node("n3").dir.join("run/serve.json");
+    assert!(run_state.exists());
+    lab.sh(&["stop", "n3"]);
+    assert!(!run_state.exists(), "n3 did not finish a graceful shutdown:\n{}", lab.log_tail("n3"));
+    lab.sh(&["start", "n3"]);
+    answers(lab.node("n3"), &t).await;
 
     // It returns by itself.
     lab.sh(&["nfs", "poweron"]);

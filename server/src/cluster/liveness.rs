@@ -30,14 +30,19 @@ pub struct Liveness {
     member: Mutex<Option<Gossip>>,
     /// This node's storage checks, as the storage monitor last published them.
     storages: Mutex<Vec<StorageUsage>>,
+    /// The guests running here, as the guest runtime last published them.
+    running: Mutex<Vec<u32>>,
 }
+
+/// Running guests one status may carry (5 bytes each at most): a status probe must fit one datagram.
+const RUNNING_BUDGET: usize = 120;
 
 /// Bytes of storage ids one status may carry: a status probe must fit one datagram.
 const STORAGE_ID_BUDGET: usize = 512;
 
 impl Liveness {
     pub fn new(port: u16) -> Self {
-        Self { port, epoch: Default::default(), member: Mutex::new(None), storages: Mutex::default() }
+        Self { port, epoch: Default::default(), member: Mutex::new(None), storages: Mutex::default(), running: Mutex::default() }
     }
 
     fn member(&self) -> std::sync::MutexGuard<'_, Option<Gossip>> {
@@ -73,7 +78,14 @@ impl Liveness {
             uptime: crate::host::proc_stats::read_uptime(),
             epoch: self.epoch.load(std::sync::atomic::Ordering::Relaxed),
             storages: self.storages.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            running: self.running.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
+    }
+
+    /// Publish the guests running here (peers show any beyond the budget as unknown).
+    pub fn set_running(&self, mut running: Vec<u32>) {
+        running.truncate(RUNNING_BUDGET);
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = running;
     }
 
     /// Publish this node's storage checks to its peers (as many as fit a datagram; peers show

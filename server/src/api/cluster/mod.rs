@@ -1,6 +1,7 @@
 //! `/cluster`: status, resources, log and tasks. A standalone node answers in PVE's standalone
 //! shapes.
 
+pub mod backup_info;
 pub mod config;
 pub mod gossip;
 pub mod leases;
@@ -17,7 +18,7 @@ use axum::Router;
 use crate::state::AppState;
 
 async fn index() -> axum::Json<serde_json::Value> {
-    super::listing("name", &["config", "gossip", "leases", "log", "nextid", "resources", "status", "tasks"])
+    super::listing("name", &["backup-info", "config", "gossip", "leases", "log", "nextid", "resources", "status", "tasks"])
 }
 
 pub fn router() -> Router<AppState> {
@@ -33,4 +34,5 @@ pub fn router() -> Router<AppState> {
         .route("/log", get(log::get_log))
         .route("/nextid", get(nextid::get_nextid))
         .route("/tasks", get(tasks::get_tasks))
+        .route("/backup-info/not-backed-up", get(backup_info::not_backed_up))
 }

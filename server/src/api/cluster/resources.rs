@@ -86,31 +86,48 @@ async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<C
         .collect())
 }
 
-/// Guests as their records say; a guest on a node that is offline is `unknown`, as in PVE.
+/// Guests with their state: this node's from its own processes, another node's from what that
+/// node's gossip status says runs there; a guest on a node that is offline is `unknown`, as in PVE.
 async fn guests(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<ClusterResource>> {
-    let online = state.liveness.online(state.node.as_str());
-    let node_up = |node: &str| node == state.node.as_str() || online.contains(node);
-    Ok(crate::guests::list(&state.db)
-        .await?
-        .into_iter()
-        .filter(|(vmid, _)| auth.require(Privilege::VmAudit, &format!("/vms/{vmid}")).is_ok())
-        .map(|(vmid, record)| ClusterResource {
+    let peers = state.liveness.peers();
+    let remote_running = |node: &str, vmid: u32| -> Option<bool> {
+        let peer = peers.iter().find(|p| p.node == node && p.alive)?;
+        Some(peer.status.as_ref()?.running.contains(&vmid))
+    };
+    let mut out = Vec::new();
+    for (vmid, record) in crate::guests::list(&state.db).await? {
+        if auth.require(Privilege::VmAudit, &format!("/vms/{vmid}")).is_err() {
+            continue;
+        }
+        let (status, mem, cpu, uptime) = if record.node == state.node.as_str() {
+            let live = crate::api::nodes::qemu::status::live(state, vmid, &record);
+            (live["status"].as_str().unwrap_or("stopped").to_string(), live["mem"].as_u64().unwrap_or(0), live["cpu"].as_f64().unwrap_or(0.0), live["uptime"].as_u64().unwrap_or(0))
+        } else {
+            let status = match remote_running(&record.node, vmid.get()) {
+                Some(true) => "running",
+                Some(false) => "stopped",
+                None => "unknown",
+            };
+            (status.to_string(), 0, 0.0, 0)
+        };
+        out.push(ClusterResource {
             id: format!("qemu/{vmid}"),
             kind: "qemu".into(),
-            status: if node_up(&record.node) { "stopped" } else { "unknown" }.into(),
+            status,
             vmid: Some(vmid),
             name: Some(record.name(vmid)),
             maxcpu: Some(record.cpus()),
             maxmem: Some(record.memory_bytes()),
-            mem: Some(0),
-            cpu: Some(0.0),
+            mem: Some(mem),
+            cpu: Some(cpu),
             disk: Some(0),
             maxdisk: Some(0),
-            uptime: Some(0),
+            uptime: Some(uptime),
             node: Some(record.node),
             ..Default::default()
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
 /// One entry per storage and node that may use it: `available` when that node's last check

@@ -2,6 +2,7 @@
 //! forwarding to other nodes arrives with clustering.
 
 pub mod forward;
+pub mod monitoring;
 pub mod network;
 pub mod qemu;
 pub mod rrddata;
@@ -10,7 +11,7 @@ pub mod storage;
 pub mod tasks;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use corral_api_types::node::NodeListEntry;
 use serde_json::Value;
@@ -53,7 +54,7 @@ async fn list(auth: Authenticated, State(state): State<AppState>, params: RawPar
 
 async fn index(_auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>) -> ApiResult<Json<Value>> {
     local_node(&state, &node)?;
-    Ok(super::listing("name", &["network", "qemu", "rrddata", "scan", "status", "storage", "tasks"]))
+    Ok(super::listing("name", &["lxc", "network", "qemu", "replication", "rrddata", "scan", "status", "storage", "subscription", "tasks"]))
 }
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -66,7 +67,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{node}/qemu", get(qemu::list).post(qemu::create))
         .route("/{node}/qemu/{vmid}", get(qemu::index).delete(qemu::destroy))
         .route("/{node}/qemu/{vmid}/config", get(qemu::config))
-        .route("/{node}/qemu/{vmid}/status/current", get(qemu::current))
+        .route("/{node}/qemu/{vmid}/status", get(qemu::status::index))
+        .route("/{node}/qemu/{vmid}/status/current", get(qemu::status::current))
+        .route("/{node}/qemu/{vmid}/status/start", post(qemu::status::start))
+        .route("/{node}/qemu/{vmid}/status/stop", post(qemu::status::stop))
+        .route("/{node}/qemu/{vmid}/status/shutdown", post(qemu::status::shutdown))
+        .route("/{node}/qemu/{vmid}/status/reboot", post(qemu::status::reboot))
+        .route("/{node}/qemu/{vmid}/status/reset", post(qemu::status::reset))
         .route("/{node}/storage", get(storage::list))
         .route("/{node}/storage/{storage}", get(storage::index))
         .route("/{node}/storage/{storage}/status", get(storage::status))
@@ -74,6 +81,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{node}/storage/{storage}/content/{*volume}", get(storage::volume_info).delete(storage::volume_delete))
         .route("/{node}/scan", get(storage::scan_index))
         .route("/{node}/scan/nfs", get(storage::scan_nfs))
+        .route("/{node}/lxc", get(monitoring::lxc))
+        .route("/{node}/replication", get(monitoring::replication))
+        .route("/{node}/subscription", get(monitoring::subscription))
         .route("/{node}/tasks", get(tasks::list_tasks))
         .route("/{node}/tasks/{upid}", get(tasks::task_index).delete(tasks::stop_task))
         .route("/{node}/tasks/{upid}/status", get(tasks::task_status))

@@ -1,7 +1,9 @@
-//! `/nodes/{node}/qemu[/{vmid}[/config|/status/current]]`: guest configurations owned by this
-//! node (requests for another node's guests are forwarded there). Creating and destroying run
-//! as tasks (`qmcreate`, `qmdestroy`), as in PVE. Guests do not run yet: every status is
-//! `stopped`.
+//! `/nodes/{node}/qemu[/{vmid}[/config]]`: guests owned by this node (requests for another
+//! node's guests are forwarded there). Creating (with new disks allocated on a storage) and
+//! destroying run as tasks (`qmcreate`, `qmdestroy`), as in PVE; power actions live in
+//! [`status`].
+
+pub mod status;
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use corral_api_types::guest::QemuListEntry;
+use corral_api_types::storage::VolumeFormat;
 use corral_api_types::Vmid;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -43,7 +46,20 @@ const CREATE_SCHEMA: &[Prop] = &[
     optional("sata1", DISK),
     optional("ide0", DISK),
     optional("ide1", DISK),
+    optional("net0", NET),
+    optional("net1", NET),
+    optional("net2", NET),
+    optional("net3", NET),
+    optional("kvm", Kind::Bool),
+    optional("serial0", Kind::Enum(&["socket"])),
+    optional("boot", Kind::Str { max_len: 128 }),
+    optional("args", Kind::Str { max_len: 4096 }),
+    optional("start", Kind::Bool),
 ];
+
+const NET: Kind = Kind::Str { max_len: 256 };
+/// Largest new disk, GiB.
+const MAX_DISK_GIB: f64 = 128.0 * 1024.0;
 
 const DISK: Kind = Kind::Str { max_len: 512 };
 
@@ -57,6 +73,11 @@ struct CreateParams {
     ostype: Option<String>,
     description: Option<String>,
     onboot: Option<bool>,
+    kvm: Option<bool>,
+    serial0: Option<String>,
+    boot: Option<String>,
+    args: Option<String>,
+    start: Option<bool>,
 }
 
 impl From<GuestError> for ApiError {
@@ -69,7 +90,7 @@ impl From<GuestError> for ApiError {
     }
 }
 
-fn vmid_of(text: &str) -> ApiResult<Vmid> {
+pub fn vmid_of(text: &str) -> ApiResult<Vmid> {
     Vmid::parse(text).map_err(|e| ApiError::param("vmid", e.to_string()))
 }
 
@@ -101,54 +122,109 @@ fn config_of(p: &CreateParams) -> ApiResult<BTreeMap<String, String>> {
     put("ostype", p.ostype.clone());
     put("description", p.description.clone());
     put("onboot", p.onboot.map(|b| if b { "1" } else { "0" }.to_string()));
+    put("kvm", p.kvm.map(|b| if b { "1" } else { "0" }.to_string()));
+    put("serial0", p.serial0.clone());
+    put("boot", p.boot.clone());
+    put("args", p.args.clone());
     Ok(config)
 }
 
-/// `GET /nodes/{node}/qemu`: the guests this node owns (VM.Audit per guest).
+/// `GET /nodes/{node}/qemu`: the guests this node owns, with their live state (VM.Audit per guest).
 pub async fn list(auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>, params: RawParams) -> ApiResult<Json<Value>> {
     params.check::<serde::de::IgnoredAny>(&[optional("full", Kind::Bool)])?;
     local_node(&state, &node)?;
-    let entries: Vec<QemuListEntry> = guests::list(&state.db)
-        .await?
-        .into_iter()
-        .filter(|(vmid, record)| record.node == state.node.as_str() && auth.require(Privilege::VmAudit, &format!("/vms/{vmid}")).is_ok())
-        .map(|(vmid, record)| QemuListEntry {
+    let mut entries = Vec::new();
+    for (vmid, record) in guests::list(&state.db).await? {
+        if record.node != state.node.as_str() || auth.require(Privilege::VmAudit, &format!("/vms/{vmid}")).is_err() {
+            continue;
+        }
+        let live = status::live(&state, vmid, &record);
+        entries.push(QemuListEntry {
             vmid,
             name: record.name(vmid),
-            status: "stopped".into(),
+            status: live["status"].as_str().unwrap_or("stopped").into(),
             cpus: record.cpus(),
             maxmem: record.memory_bytes(),
-            mem: 0,
+            mem: live["mem"].as_u64().unwrap_or(0),
             maxdisk: 0,
             disk: 0,
-            uptime: 0,
-            cpu: 0.0,
-        })
-        .collect();
+            uptime: live["uptime"].as_u64().unwrap_or(0),
+            cpu: live["cpu"].as_f64().unwrap_or(0.0),
+        });
+    }
     Ok(crate::api::data(entries))
 }
 
-/// `POST /nodes/{node}/qemu`: record a new guest on this node (task `qmcreate`; VM.Allocate).
+/// A disk of a new guest: an existing volume of it, or `<storage>:<GiB>` to allocate.
+enum DiskPlan {
+    Existing(String),
+    New { storage: corral_api_types::storage::StorageConfig, gib: f64, format: VolumeFormat, options: String },
+}
+
+/// `POST /nodes/{node}/qemu`: a new guest on this node (task `qmcreate`; VM.Allocate). New disks
+/// are allocated in the task; if anything fails, the volumes made so far are removed again.
 pub async fn create(auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>, params: RawParams) -> ApiResult<Json<Value>> {
     let p: CreateParams = params.check(CREATE_SCHEMA)?;
     local_node(&state, &node)?;
     let vmid = Vmid::new(p.vmid).map_err(|e| ApiError::param("vmid", e.to_string()))?;
     auth.require(Privilege::VmAllocate, &format!("/vms/{vmid}"))?;
-    let mut config = config_of(&p)?;
-    for (key, value) in params.0.iter().filter(|(k, _)| guests::is_disk_key(k)) {
-        check_disk(&state, vmid, value).await.map_err(|why| ApiError::param(key, why))?;
-        config.insert(key.clone(), value.clone());
+    if p.args.is_some() {
+        // PVE: only root@pam may set arbitrary QEMU arguments.
+        auth.require_root().map_err(|_| ApiError::param("args", "only root can set 'args' config"))?;
     }
-    let record = GuestRecord { node: state.node.to_string(), config };
+    let mut config = config_of(&p)?;
+    let mut plans = Vec::new();
+    for (key, value) in params.0.iter().filter(|(k, _)| guests::is_disk_key(k)) {
+        plans.push((key.clone(), plan_disk(&state, vmid, value).await.map_err(|why| ApiError::param(key, why))?));
+    }
+    for (key, value) in params.0.iter().filter(|(k, _)| k.starts_with("net")) {
+        config.insert(key.clone(), net_config(value).map_err(|why| ApiError::param(key, why))?);
+    }
     guests::check_unused(&state.db, vmid).await?;
     state.require_quorum().await?;
-    let task_state = state.clone();
+    let start_after = p.start.unwrap_or(false);
+    let s = state.clone();
     let upid = state
         .tasks
         .spawn("qmcreate", &vmid.to_string(), &auth.userid, move |log| async move {
-            log.line(format!("creating VM {vmid} ({}) on node '{}'", record.name(vmid), record.node)).await;
-            guests::create(&task_state.db, &task_state.cluster, vmid, &record).await?;
-            log.line(format!("VM {vmid}: configuration written ({} MiB, {} vCPU)", record.memory_bytes() / 1024 / 1024, record.cpus())).await;
+            log.line(format!("creating VM {vmid} on node '{}'", s.node)).await;
+            let mut made: Vec<(corral_api_types::storage::StorageConfig, corral_storage::VolumeName)> = Vec::new();
+            let result = async {
+                for (key, plan) in plans {
+                    let value = match plan {
+                        DiskPlan::Existing(value) => value,
+                        DiskPlan::New { storage, gib, format, options } => {
+                            let bytes = (gib * 1024.0 * 1024.0 * 1024.0) as u64;
+                            let backend = s.storage.registry.backend(&storage);
+                            let name = backend.alloc(vmid, None, format, bytes, s.storage.registry.scratch()).await?;
+                            log.line(format!("{key}: allocated {}:{name} ({gib} GiB, {format})", storage.storage)).await;
+                            let value = format!("{}:{name},size={}{options}", storage.storage, size_text(bytes));
+                            made.push((storage, name));
+                            value
+                        }
+                    };
+                    config.insert(key, value);
+                }
+                let record = GuestRecord { node: s.node.to_string(), config };
+                guests::create(&s.db, &s.cluster, vmid, &record).await?;
+                log.line(format!("VM {vmid} ({}): configuration written ({} MiB, {} vCPU)", record.name(vmid), record.memory_bytes() / 1024 / 1024, record.cpus())).await;
+                anyhow::Ok(record)
+            }
+            .await;
+            let record = match result {
+                Ok(record) => record,
+                Err(err) => {
+                    for (storage, name) in made {
+                        let freed = s.storage.registry.backend(&storage).free(&name).await;
+                        log.line(format!("removing {}:{name} again: {}", storage.storage, freed.map_or_else(|e| e.to_string(), |_| "done".into()))).await;
+                    }
+                    return Err(err);
+                }
+            };
+            if start_after {
+                let pid = crate::vm_runtime::start(&s, vmid, &record).await?;
+                log.line(format!("VM {vmid} started (QEMU pid {pid})")).await;
+            }
             Ok(())
         })
         .await
@@ -156,8 +232,81 @@ pub async fn create(auth: Authenticated, State(state): State<AppState>, Path(nod
     Ok(crate::api::data(upid.to_string()))
 }
 
-/// A disk is an existing volume of this guest on a storage this node can use:
-/// `<storage>:<vmid>/<file>[,option=value…]`.
+/// `4G`, or `512M` for sizes that are not whole GiB (PVE's `size=` option).
+fn size_text(bytes: u64) -> String {
+    if bytes % (1 << 30) == 0 {
+        format!("{}G", bytes >> 30)
+    } else {
+        format!("{}M", bytes.div_ceil(1 << 20))
+    }
+}
+
+/// A disk value: `<storage>:<GiB>[,format=…][,opts]` (allocate) or an existing volume of this
+/// guest on a storage this node can use.
+async fn plan_disk(state: &AppState, vmid: Vmid, value: &str) -> Result<DiskPlan, String> {
+    let (volid, options) = value.split_once(',').map_or((value, ""), |(v, o)| (v, o));
+    if let Some((storage, size)) = volid.split_once(':').filter(|(_, s)| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
+        let gib: f64 = size.parse().map_err(|_| format!("invalid size '{size}'"))?;
+        if !(gib > 0.0 && gib <= MAX_DISK_GIB) {
+            return Err(format!("size must be more than 0 and at most {MAX_DISK_GIB} GiB"));
+        }
+        let config = crate::storage::get(&state.db, storage).await.map_err(|e| e.to_string())?;
+        if config.disable || !config.applies_to(state.node.as_str()) {
+            return Err(format!("storage '{storage}' is not available on node '{}'", state.node));
+        }
+        if !config.content_set().contains(&corral_api_types::storage::ContentType::Images) {
+            return Err(format!("storage '{storage}' does not support vm images"));
+        }
+        if state.storage.status(storage).is_some_and(|c| !c.active) {
+            return Err(format!("storage '{storage}' is not online"));
+        }
+        let mut format = config.format.unwrap_or(VolumeFormat::Raw);
+        let mut rest = Vec::new();
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            match option.split_once('=') {
+                Some(("format", f)) => format = VolumeFormat::parse(f).map_err(|e| e.0)?,
+                Some(("size", _)) => {}
+                _ => rest.push(option.to_string()),
+            }
+        }
+        let options = rest.iter().map(|o| format!(",{o}")).collect::<String>();
+        return Ok(DiskPlan::New { storage: config, gib, format, options });
+    }
+    check_disk(state, vmid, value).await?;
+    Ok(DiskPlan::Existing(value.to_string()))
+}
+
+/// `virtio,bridge=vmbr0[,firewall=1]` as PVE takes it; a MAC address is made up when none is given
+/// (PVE's prefix BC:24:11). Stored as PVE writes it: `virtio=<mac>,bridge=vmbr0`.
+fn net_config(value: &str) -> Result<String, String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut model = None;
+    for part in value.split(',') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k {
+            "virtio" | "e1000" | "rtl8139" => {
+                let mac = if v.is_empty() { random_mac() } else { check_mac(v)? };
+                model = Some(format!("{k}={mac}"));
+            }
+            "bridge" => {
+                let ok = !v.is_empty() && v.len() <= 15 && v.starts_with(|c: char| c.is_ascii_alphabetic()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+                if !ok {
+                    return Err(format!("invalid bridge name '{v}'"));
+                }
+                parts.push(format!("bridge={v}"));
+            }
+            "firewall" | "link_down" if v == "0" || v == "1" => parts.push(part.to_string()),
+            other => return Err(format!("invalid format - unknown option '{other}'")),
+        }
+    }
+    let model = model.ok_or("missing model (virtio, e1000 or rtl8139)")?;
+    if !parts.iter().any(|p| p.starts_with("bridge=")) {
+        return Err("missing bridge".into());
+    }
+    Ok(std::iter::once(model).chain(parts).collect::<Vec<_>>().join(","))
+}
+
+/// An existing volume of this guest on a storage this node can use: `<storage>:<vmid>/<file>[,option=value…]`.
 async fn check_disk(state: &AppState, vmid: Vmid, value: &str) -> Result<(), String> {
     let volid = value.split(',').next().unwrap_or_default();
     let volume = corral_storage::VolumeId::parse(volid).map_err(|e| e.to_string())?;
@@ -170,6 +319,20 @@ async fn check_disk(state: &AppState, vmid: Vmid, value: &str) -> Result<(), Str
     }
     state.storage.registry.backend(&config).info(&volume.name).await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+fn check_mac(text: &str) -> Result<String, String> {
+    let ok = text.len() == 17 && text.split(':').count() == 6 && text.split(':').all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
+    if ok {
+        Ok(text.to_ascii_uppercase())
+    } else {
+        Err(format!("invalid MAC address '{text}'"))
+    }
+}
+
+fn random_mac() -> String {
+    let b: [u8; 3] = rand::random();
+    format!("BC:24:11:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2])
 }
 
 /// `GET /nodes/{node}/qemu/{vmid}`.
@@ -201,28 +364,6 @@ fn config_value(key: &str, value: &str) -> Value {
     }
 }
 
-/// `GET /nodes/{node}/qemu/{vmid}/status/current`.
-pub async fn current(auth: Authenticated, State(state): State<AppState>, Path((node, vmid)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    local_node(&state, &node)?;
-    let vmid = vmid_of(&vmid)?;
-    auth.require(Privilege::VmAudit, &format!("/vms/{vmid}"))?;
-    let record = guests::get_on(&state.db, vmid, state.node.as_str()).await?;
-    Ok(crate::api::data(json!({
-        "vmid": vmid,
-        "name": record.name(vmid),
-        "status": "stopped",
-        "qmpstatus": "stopped",
-        "cpus": record.cpus(),
-        "maxmem": record.memory_bytes(),
-        "mem": 0,
-        "maxdisk": 0,
-        "disk": 0,
-        "cpu": 0,
-        "uptime": 0,
-        "ha": { "managed": 0 },
-    })))
-}
-
 /// `DELETE /nodes/{node}/qemu/{vmid}`: remove the guest (task `qmdestroy`; VM.Allocate).
 pub async fn destroy(auth: Authenticated, State(state): State<AppState>, Path((node, vmid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
     params.check::<serde::de::IgnoredAny>(&[optional("purge", Kind::Bool), optional("destroy-unreferenced-disks", Kind::Bool), optional("skiplock", Kind::Bool)])?;
@@ -230,6 +371,9 @@ pub async fn destroy(auth: Authenticated, State(state): State<AppState>, Path((n
     let vmid = vmid_of(&vmid)?;
     auth.require(Privilege::VmAllocate, &format!("/vms/{vmid}"))?;
     let record = guests::get_on(&state.db, vmid, state.node.as_str()).await?;
+    if state.vms.is_running(vmid) {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("VM {vmid} is running - destroy failed")));
+    }
     state.require_quorum().await?;
     let task_state = state.clone();
     let upid = state
@@ -237,6 +381,21 @@ pub async fn destroy(auth: Authenticated, State(state): State<AppState>, Path((n
         .spawn("qmdestroy", &vmid.to_string(), &auth.userid, move |log| async move {
             guests::destroy(&task_state.cluster, vmid, &record).await?;
             log.line(format!("VM {vmid}: configuration removed")).await;
+            // Its own disks go with it, as in PVE (volumes of other guests are only referenced).
+            for (key, value) in record.config.iter().filter(|(k, _)| guests::is_disk_key(k)) {
+                let Ok(volume) = corral_storage::VolumeId::parse(value.split(',').next().unwrap_or_default()) else { continue };
+                if volume.name.vmid() != Some(vmid) {
+                    continue;
+                }
+                let freed = match crate::storage::get(&task_state.db, volume.storage.as_str()).await {
+                    Ok(config) => task_state.storage.registry.backend(&config).free(&volume.name).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match freed {
+                    Ok(()) => log.line(format!("{key}: removed {volume}")).await,
+                    Err(why) => log.line(format!("{key}: could not remove {volume}: {why}")).await,
+                }
+            }
             Ok(())
         })
         .await

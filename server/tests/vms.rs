@@ -1,0 +1,115 @@
+//! Running guests with real QEMU (TCG) on a standalone node: create with a new disk, start,
+//! live status, QEMU outliving a daemon restart and staying controllable, a QEMU that dies
+//! reported stopped with a cluster log entry, destroy refused while running and taking the
+//! guest's disk with it.
+
+mod common;
+
+use common::cluster::wait_data;
+use common::{Node, Options, Ticket};
+
+async fn task_ok(node: &Node, t: &Ticket, answer: (u16, serde_json::Value)) -> Vec<String> {
+    let (status, body) = answer;
+    assert_eq!(status, 200, "{body}");
+    let (exit, log) = node.wait_task(t, body["data"].as_str().unwrap()).await;
+    assert_eq!(exit, "OK", "{log:?}");
+    log
+}
+
+fn qemu_alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+}
+
+#[tokio::test]
+async fn a_guest_runs_survives_a_daemon_restart_and_is_seen_dying() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let opts = Options::named("vm1", "127.0.15.1:0");
+    let mut n = Node::spawn(&data, &opts);
+    let t = n.login().await;
+
+    let log = task_ok(
+        &n,
+        &t,
+        n.post(&t, "/nodes/vm1/qemu", &[("vmid", "100"), ("name", "tiny"), ("memory", "128"), ("kvm", "0"), ("scsi0", "local:1,format=qcow2"), ("serial0", "socket")]).await,
+    )
+    .await;
+    assert!(log.iter().any(|l| l.contains("scsi0: allocated local:100/vm-100-disk-0.qcow2")), "{log:?}");
+    let (_, config) = n.get(&t, "/nodes/vm1/qemu/100/config").await;
+    assert_eq!(config["data"]["scsi0"], "local:100/vm-100-disk-0.qcow2,size=1G");
+    let disk = data.join("local/images/100/vm-100-disk-0.qcow2");
+    assert!(disk.is_file());
+
+    task_ok(&n, &t, n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await).await;
+    let (_, current) = n.get(&t, "/nodes/vm1/qemu/100/status/current").await;
+    let c = &current["data"];
+    assert_eq!((c["status"].as_str(), c["qmpstatus"].as_str()), (Some("running"), Some("running")), "{current}");
+    let pid = c["pid"].as_u64().expect("a running guest has a pid");
+    assert!(qemu_alive(pid));
+    assert!(c["mem"].as_u64().unwrap() > 0 && c["maxmem"].as_u64() == Some(128 << 20), "{current}");
+    let (status, body) = n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await;
+    assert_eq!((status, body["message"].as_str()), (500, Some("VM 100 already running\n")));
+    wait_data(&n, &t, "/cluster/resources?type=vm", "guest running in the resources", |d| d[0]["status"] == "running").await;
+
+    // The daemon restarts; QEMU keeps running and is controllable afterwards.
+    assert!(n.terminate().success());
+    assert!(qemu_alive(pid), "QEMU outlives the daemon");
+    let n = Node::spawn(&data, &opts);
+    let (_, current) = n.get(&t, "/nodes/vm1/qemu/100/status/current").await;
+    assert_eq!((current["data"]["status"].as_str(), current["data"]["pid"].as_u64()), (Some("running"), Some(pid)), "{current}");
+    let (status, body) = n.delete(&t, "/nodes/vm1/qemu/100").await;
+    assert_eq!((status, body["message"].as_str()), (500, Some("VM 100 is running - destroy failed\n")));
+    task_ok(&n, &t, n.post(&t, "/nodes/vm1/qemu/100/status/stop", &[]).await).await;
+    assert!(!qemu_alive(pid));
+    let (_, current) = n.get(&t, "/nodes/vm1/qemu/100/status/current").await;
+    assert_eq!(current["data"]["status"], "stopped");
+
+    // A QEMU that dies (not stopped by corral) is reported stopped, with a cluster log entry.
+    task_ok(&n, &t, n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await).await;
+    let (_, current) = n.get(&t, "/nodes/vm1/qemu/100/status/current").await;
+    let pid = current["data"]["pid"].as_u64().unwrap();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wait_data(&n, &t, "/nodes/vm1/qemu/100/status/current", "stopped after its QEMU died", |d| d["status"] == "stopped").await;
+    wait_data(&n, &t, "/cluster/log?max=20", "the death in the cluster log", |d| {
+        d.as_array().unwrap().iter().any(|e| e["msg"].as_str().is_some_and(|m| m.contains("VM 100 stopped: its QEMU process")))
+    })
+    .await;
+
+    // Destroy takes the guest's own disk with it.
+    let log = task_ok(&n, &t, n.delete(&t, "/nodes/vm1/qemu/100").await).await;
+    assert!(log.iter().any(|l| l.contains("removed local:100/vm-100-disk-0.qcow2")), "{log:?}");
+    assert!(!disk.exists());
+}
+
+#[tokio::test]
+async fn bad_guest_input_is_refused_before_anything_is_made() {
+    let n = Node::start_with(Options::named("vm2", "127.0.15.2:0"));
+    let t = n.login().await;
+    for (key, value, why) in [
+        ("scsi0", "local:0", "size must be more than 0"),
+        ("scsi0", "nope:4", "storage 'nope' does not exist"),
+        ("virtio0", "local:4,format=exe", "enumeration"),
+        ("net0", "virtio", "missing bridge"),
+        ("net0", "virtio,bridge=vmbr0,evil=1", "unknown option 'evil'"),
+        ("net0", "pcnet,bridge=vmbr0", "unknown option 'pcnet'"),
+        ("net0", "virtio=zz:zz,bridge=vmbr0", "invalid MAC address"),
+    ] {
+        let (status, body) = n.post(&t, "/nodes/vm2/qemu", &[("vmid", "100"), (key, value)]).await;
+        assert_eq!(status, 400, "{key}={value}: {body}");
+        assert!(body["errors"][key].as_str().is_some_and(|e| e.contains(why)), "{key}={value}: {body}");
+    }
+    let (_, list) = n.get(&t, "/nodes/vm2/qemu").await;
+    assert_eq!(list["data"], serde_json::json!([]));
+    assert!(!n.dir.join("local/images/100").exists(), "no volume was allocated");
+
+    // A guest on a bridge this node lacks does not start, and says why.
+    let (status, body) = n.post(&t, "/nodes/vm2/qemu", &[("vmid", "101"), ("kvm", "0"), ("memory", "64"), ("net0", "virtio,bridge=nosuchbr0")]).await;
+    assert_eq!(status, 200, "{body}");
+    n.wait_task(&t, body["data"].as_str().unwrap()).await;
+    let (_, config) = n.get(&t, "/nodes/vm2/qemu/101/config").await;
+    assert!(config["data"]["net0"].as_str().unwrap().starts_with("virtio=BC:24:11:"), "a MAC was made up: {config}");
+    let (status, body) = n.post(&t, "/nodes/vm2/qemu/101/status/start", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let (exit, _) = n.wait_task(&t, body["data"].as_str().unwrap()).await;
+    assert_eq!(exit, "bridge 'nosuchbr0' does not exist");
+}
