@@ -56,6 +56,8 @@ pub struct VmSpec {
     pub serial: bool,
     /// Extra arguments (PVE's `args`, root only), split like a shell would for simple cases.
     pub args: Vec<String>,
+    /// Wait for an incoming live migration on this URI (`unix:<path>`) instead of booting.
+    pub incoming: Option<String>,
 }
 
 /// Where a running guest's files are: pid file, QMP socket, serial console socket and log.
@@ -77,6 +79,14 @@ impl RunDir {
     }
     pub fn error_log(&self, vmid: u32) -> PathBuf {
         self.0.join(format!("{vmid}.err"))
+    }
+    /// Where an incoming migration's QEMU listens.
+    pub fn migrate_in(&self, vmid: u32) -> PathBuf {
+        self.0.join(format!("{vmid}.migrate"))
+    }
+    /// The local end of the tunnel an outgoing migration writes to.
+    pub fn migrate_out(&self, vmid: u32) -> PathBuf {
+        self.0.join(format!("{vmid}.migrate-out"))
     }
 }
 
@@ -148,6 +158,9 @@ pub fn command_line(spec: &VmSpec, run: &RunDir) -> Vec<String> {
         push(&["-device", &format!("{model},netdev={},mac={},id={}", nic.key, nic.mac, nic.key)]);
     }
     a.extend(spec.args.iter().cloned());
+    if let Some(uri) = &spec.incoming {
+        a.extend(["-incoming".to_string(), uri.clone()]);
+    }
     a
 }
 
@@ -170,6 +183,7 @@ mod tests {
             nics: vec![Nic { key: "net0".into(), model: "virtio".into(), mac: "BC:24:11:00:00:01".into(), bridge: "vmbr0".into() }],
             serial: true,
             args: vec![],
+            incoming: None,
         }
     }
 

@@ -110,6 +110,17 @@ pub async fn create(db: &SqlitePool, cluster: &ClusterHandle, vmid: Vmid, record
     Err(GuestError::Changed(vmid))
 }
 
+/// Replace the guest's record by `new`, if it is still `old` (owner changes, locks).
+pub async fn replace(cluster: &ClusterHandle, vmid: Vmid, old: &GuestRecord, new: &GuestRecord) -> Result<(), GuestError> {
+    let to_value = |r: &GuestRecord| serde_json::to_value(r).map_err(|e| ClusterError::Store(e.to_string()));
+    let command = Command::new(vec![Op::Expect { key: key(vmid), value: Some(to_value(old)?) }, Op::Put { key: key(vmid), value: to_value(new)? }]);
+    if cluster.write_config(command).await?.applied {
+        Ok(())
+    } else {
+        Err(GuestError::Changed(vmid))
+    }
+}
+
 /// Remove the guest's record, if it is still the one that was read.
 pub async fn destroy(cluster: &ClusterHandle, vmid: Vmid, record: &GuestRecord) -> Result<(), GuestError> {
     let value = serde_json::to_value(record).map_err(|e| ClusterError::Store(e.to_string()))?;

@@ -106,6 +106,7 @@ pub async fn spec_of(state: &AppState, vmid: Vmid, record: &GuestRecord) -> Resu
         nics,
         serial: record.config.get("serial0").is_some_and(|v| v == "socket"),
         args: record.config.get("args").map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default(),
+        incoming: None,
     })
 }
 
@@ -141,6 +142,17 @@ pub async fn start(state: &AppState, vmid: Vmid, record: &GuestRecord) -> Result
     watch(state, vmid, pid);
     let _ = state.events.send(Event::Resources);
     Ok(pid)
+}
+
+/// Start the guest waiting for an incoming live migration; the socket it listens on.
+pub async fn start_incoming(state: &AppState, vmid: Vmid, record: &GuestRecord) -> Result<std::path::PathBuf, QemuError> {
+    let mut spec = spec_of(state, vmid, record).await.map_err(QemuError::Start)?;
+    let socket = state.vms.run.migrate_in(vmid.get());
+    let _ = std::fs::remove_file(&socket);
+    spec.incoming = Some(format!("unix:{}", socket.display()));
+    let pid = process::start(&spec, &state.vms.run).await?;
+    watch(state, vmid, pid);
+    Ok(socket)
 }
 
 pub async fn stop(state: &AppState, vmid: Vmid) -> Result<(), QemuError> {

@@ -59,7 +59,7 @@ async fn nfs_storage_is_shared_by_every_node_and_survives_a_dead_server() {
     if !lab::available() {
         return;
     }
-    let lab = Lab::up("nfs", "10.77.13", 3);
+    let lab = Lab::up("nfs", "10.77.16", 3);
     lab.sh(&["cluster"]);
     let server = lab.nfs_up();
     let t = lab.nodes[0].login().await;

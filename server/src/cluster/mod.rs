@@ -11,6 +11,7 @@ pub mod lease;
 pub mod liveness;
 pub mod network;
 pub mod node_tls;
+pub mod peer_api;
 pub mod peer_client;
 pub mod quorum;
 pub mod raft_node;

@@ -173,20 +173,43 @@ impl SshPeers {
     /// Run `command` (a shell command line) on `node` over its reused session; its output.
     /// For the daemon's own work on peers (later: storage checks, guest migration).
     pub async fn run(&self, paths: &SshPaths, config: &ClusterConfig, node: &str, command: &str) -> Result<std::process::Output, String> {
-        let address = address_of(config, node).ok_or_else(|| format!("no node '{node}' with a link 0 address"))?;
-        let session = {
-            let mut sessions = self.sessions.lock().await;
-            match sessions.get(node) {
-                Some(s) if s.check().await.is_ok() => s.clone(),
-                _ => {
-                    let s = std::sync::Arc::new(connect(paths, &address).await.map_err(|e| ssh_error_text(&e))?);
-                    sessions.insert(node.to_string(), s.clone());
-                    s
-                }
-            }
-        };
+        let session = self.session(paths, config, node).await?;
         // The command runs outside the lock: commands to several peers (or one) go in parallel.
         session.raw_command(command).output().await.map_err(|e| ssh_error_text(&e))
+    }
+
+    /// The reused session to `node`, opened (again) if it is not alive.
+    async fn session(&self, paths: &SshPaths, config: &ClusterConfig, node: &str) -> Result<std::sync::Arc<Session>, String> {
+        let address = address_of(config, node).ok_or_else(|| format!("no node '{node}' with a link 0 address"))?;
+        let mut sessions = self.sessions.lock().await;
+        match sessions.get(node) {
+            Some(s) if s.check().await.is_ok() => Ok(s.clone()),
+            _ => {
+                let s = std::sync::Arc::new(connect(paths, &address).await.map_err(|e| ssh_error_text(&e))?);
+                sessions.insert(node.to_string(), s.clone());
+                Ok(s)
+            }
+        }
+    }
+
+    /// Forward the local unix socket `local` to the unix socket `remote` on `node` (the
+    /// authenticated channel a live migration's stream takes, as PVE's SSH tunnel).
+    pub async fn forward_unix(&self, paths: &SshPaths, config: &ClusterConfig, node: &str, local: &std::path::Path, remote: &std::path::Path) -> Result<(), String> {
+        let session = self.session(paths, config, node).await?;
+        let _ = std::fs::remove_file(local);
+        session
+            .request_port_forward(openssh::ForwardType::Local, openssh::Socket::UnixSocket { path: local.into() }, openssh::Socket::UnixSocket { path: remote.into() })
+            .await
+            .map_err(|e| ssh_error_text(&e))
+    }
+
+    pub async fn close_forward(&self, paths: &SshPaths, config: &ClusterConfig, node: &str, local: &std::path::Path, remote: &std::path::Path) {
+        if let Ok(session) = self.session(paths, config, node).await {
+            let _ = session
+                .close_port_forward(openssh::ForwardType::Local, openssh::Socket::UnixSocket { path: local.into() }, openssh::Socket::UnixSocket { path: remote.into() })
+                .await;
+        }
+        let _ = std::fs::remove_file(local);
     }
 }
 

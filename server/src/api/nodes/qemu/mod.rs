@@ -3,6 +3,7 @@
 //! destroying run as tasks (`qmcreate`, `qmdestroy`), as in PVE; power actions live in
 //! [`status`].
 
+pub mod migrate;
 pub mod status;
 
 use std::collections::BTreeMap;

@@ -96,9 +96,45 @@ async fn task(state: &AppState, auth: &Authenticated, kind: &str, vmid: Vmid, wo
     Ok(crate::api::data(upid.to_string()))
 }
 
-/// `POST …/status/start`.
+#[derive(Deserialize)]
+struct MigrationSide {
+    migratedfrom: Option<String>,
+}
+
+/// A guest arriving by live migration from `source`: its record still names the source.
+async fn incoming(auth: &Authenticated, state: &AppState, node: &str, vmid: &str, source: &str) -> ApiResult<(Vmid, GuestRecord)> {
+    local_node(state, node)?;
+    auth.require_root()?;
+    let vmid = vmid_of(vmid)?;
+    let record = guests::get_on(&state.db, vmid, source).await?;
+    Ok((vmid, record))
+}
+
+/// `POST …/status/start`. With `migratedfrom` (root, node to node): start the guest waiting for
+/// the incoming live migration; the task's last line names the socket, as PVE's does.
 pub async fn start(auth: Authenticated, State(state): State<AppState>, Path((node, vmid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
-    params.check::<serde::de::IgnoredAny>(&[optional("skiplock", Kind::Bool), optional("timeout", Kind::Int { min: 0, max: 86400 })])?;
+    let side: MigrationSide = params.check(&[
+        optional("skiplock", Kind::Bool),
+        optional("timeout", Kind::Int { min: 0, max: 86400 }),
+        optional("migratedfrom", Kind::Str { max_len: 63 }),
+        optional("stateuri", Kind::Enum(&["unix"])),
+    ])?;
+    if let Some(source) = side.migratedfrom {
+        let (vmid, record) = incoming(&auth, &state, &node, &vmid, &source).await?;
+        if state.vms.is_running(vmid) {
+            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("VM {vmid} already running")));
+        }
+        let s = state.clone();
+        return task(&state, &auth, "qmstart", vmid, move |log| {
+            Box::pin(async move {
+                log.line(format!("starting VM {vmid} for the migration from node '{source}'")).await;
+                let socket = vm_runtime::start_incoming(&s, vmid, &record).await?;
+                log.line(format!("migration listens on unix:{}", socket.display())).await;
+                Ok(())
+            })
+        })
+        .await;
+    }
     let (vmid, record) = for_action(&auth, &state, &node, &vmid).await?;
     if state.vms.is_running(vmid) {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("VM {vmid} already running")));
@@ -117,8 +153,17 @@ pub async fn start(auth: Authenticated, State(state): State<AppState>, Path((nod
 
 /// `POST …/status/stop`: hard stop.
 pub async fn stop(auth: Authenticated, State(state): State<AppState>, Path((node, vmid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
-    params.check::<serde::de::IgnoredAny>(&[optional("skiplock", Kind::Bool), optional("timeout", Kind::Int { min: 0, max: 86400 }), optional("keepActive", Kind::Bool)])?;
-    let (vmid, _) = for_action(&auth, &state, &node, &vmid).await?;
+    let side: MigrationSide = params.check(&[
+        optional("skiplock", Kind::Bool),
+        optional("timeout", Kind::Int { min: 0, max: 86400 }),
+        optional("keepActive", Kind::Bool),
+        optional("migratedfrom", Kind::Str { max_len: 63 }),
+    ])?;
+    let (vmid, _) = match side.migratedfrom {
+        // A failed migration's receiving end, stopped by the source.
+        Some(source) => incoming(&auth, &state, &node, &vmid, &source).await?,
+        None => for_action(&auth, &state, &node, &vmid).await?,
+    };
     let s = state.clone();
     task(&state, &auth, "qmstop", vmid, move |log| {
         Box::pin(async move {
