@@ -113,3 +113,42 @@ async fn bad_guest_input_is_refused_before_anything_is_made() {
     let (exit, _) = n.wait_task(&t, body["data"].as_str().unwrap()).await;
     assert_eq!(exit, "bridge 'nosuchbr0' does not exist");
 }
+
+fn qm(node: &Node, args: &[&str]) -> (bool, String) {
+    let out = common::corral().args(["qm", "--data-dir"]).arg(&node.dir).args(args).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn the_qm_cli_and_config_changes() {
+    let n = Node::start_with(Options::named("vm3", "127.0.15.3:0"));
+    let t = n.login().await;
+    let (ok, out) = qm(&n, &["create", "200", "--name", "cli-vm", "--memory", "64", "--kvm", "0", "--scsi0", "local:1"]);
+    assert!(ok, "{out}");
+    let (ok, out) = qm(&n, &["config", "200"]);
+    assert!(ok && out.lines().any(|l| l == "memory: 64") && out.lines().any(|l| l == "scsi0: local:200/vm-200-disk-0.raw,size=1G"), "{out}");
+
+    // A stale digest is refused; a removed disk becomes unused0, as in PVE.
+    let (status, body) = n.put(&t, "/nodes/vm3/qemu/200/config", &[("memory", "80"), ("digest", "0000000000000000000000000000000000000000")]).await;
+    assert_eq!(status, 500, "{body}");
+    let (ok, out) = qm(&n, &["set", "200", "--memory", "96", "--delete", "scsi0"]);
+    assert!(ok, "{out}");
+    let (_, config) = n.get(&t, "/nodes/vm3/qemu/200/config").await;
+    assert_eq!((config["data"]["memory"].as_u64(), config["data"]["unused0"].as_str()), (Some(96), Some("local:200/vm-200-disk-0.raw")), "{config}");
+    assert!(config["data"].get("scsi0").is_none());
+    let (status, body) = n.put(&t, "/nodes/vm3/qemu/200/config", &[("delete", "vmid")]).await;
+    assert_eq!(status, 400, "{body}");
+
+    let (ok, out) = qm(&n, &["start", "200"]);
+    assert!(ok && out.contains("TASK OK"), "{out}");
+    let (ok, out) = qm(&n, &["status", "200"]);
+    assert_eq!((ok, out.trim()), (true, "status: running"));
+    let (ok, out) = qm(&n, &["list"]);
+    assert!(ok && out.lines().any(|l| l.contains("200") && l.contains("cli-vm") && l.contains("running") && l.contains("96")), "{out}");
+    let (ok, out) = qm(&n, &["stop", "200"]);
+    assert!(ok, "{out}");
+    let (ok, out) = qm(&n, &["destroy", "200"]);
+    assert!(ok && out.contains("unused0: removed local:200/vm-200-disk-0.raw"), "{out}");
+    let (ok, out) = qm(&n, &["status", "200"]);
+    assert!(!ok, "{out}");
+}

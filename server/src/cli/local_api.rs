@@ -57,6 +57,18 @@ impl LocalApi {
         pve_data(response).await
     }
 
+    pub async fn put(&self, path: &str, form: &[(&str, String)]) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .header("Cookie", format!("PVEAuthCookie={}", self.ticket))
+            .header("CSRFPreventionToken", &self.csrf)
+            .form(form)
+            .send()
+            .await?;
+        pve_data(response).await
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
             .client

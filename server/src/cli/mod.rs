@@ -1,9 +1,10 @@
-//! Command line: `corral serve | passwd | status | cluster | storage | ssh`. Each subcommand works without a terminal so
+//! Command line: `corral serve | passwd | status | cluster | storage | qm | ssh`. Each subcommand works without a terminal so
 //! install scripts, labs and CI can drive it.
 
 mod cluster;
 mod local_api;
 mod passwd;
+mod qm;
 mod ssh;
 mod status;
 mod storage;
@@ -88,6 +89,13 @@ enum Command {
         /// The command and its arguments (after `--`).
         #[arg(last = true)]
         command: Vec<String>,
+    },
+    /// Guests on this node through the local daemon (like `qm`).
+    Qm {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(subcommand)]
+        command: qm::QmCommand,
     },
     /// Storage management through the local daemon (like `pvesm`).
     Storage {
@@ -227,6 +235,7 @@ pub fn main() -> ExitCode {
                 Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
                 Command::Status { data } => status::run(&data.data_dir).await,
                 Command::Ssh { data, node, command } => ssh::run(&data.data_dir, &node, &command).await,
+                Command::Qm { data, command } => qm::run(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
                 Command::Storage { data, command } => storage::run(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
                 Command::Cluster { data, command } => run_cluster(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
             }

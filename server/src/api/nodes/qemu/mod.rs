@@ -357,10 +357,96 @@ pub async fn config(auth: Authenticated, State(state): State<AppState>, Path((no
     Ok(crate::api::data(out))
 }
 
+fn update_schema() -> Vec<Prop> {
+    let mut schema: Vec<Prop> = CREATE_SCHEMA.iter().filter(|p| p.name != "start").copied().collect();
+    schema.extend([
+        optional("digest", Kind::Str { max_len: 64 }),
+        optional("delete", Kind::Str { max_len: 4096 }),
+        optional("skiplock", Kind::Bool),
+    ]);
+    schema
+}
+
+#[derive(Deserialize)]
+struct UpdateExtra {
+    digest: Option<String>,
+    delete: Option<String>,
+}
+
+/// Keys `delete` may name: every option but the identity of the guest.
+fn deletable(key: &str) -> bool {
+    CREATE_SCHEMA.iter().any(|p| p.name == key && !matches!(key, "vmid" | "start")) || key.starts_with("unused")
+}
+
+/// `PUT` and `POST /nodes/{node}/qemu/{vmid}/config`: change options (new disks allocated at
+/// once), `delete` some (a removed disk becomes `unused<N>`, as in PVE), guarded by `digest`.
+/// Changes to a running guest apply at its next start.
+pub async fn update_config(auth: Authenticated, State(state): State<AppState>, Path((node, vmid_text)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
+    local_node(&state, &node)?;
+    let vmid = vmid_of(&vmid_text)?;
+    auth.require(Privilege::VmAllocate, &format!("/vms/{vmid}"))?;
+    let mut raw = params.clone();
+    raw.0.insert("vmid".into(), vmid.to_string());
+    let schema = update_schema();
+    let p: CreateParams = raw.check(&schema)?;
+    let extra: UpdateExtra = raw.check(&schema)?;
+    if p.args.is_some() {
+        auth.require_root().map_err(|_| ApiError::param("args", "only root can set 'args' config"))?;
+    }
+    let record = guests::get_on(&state.db, vmid, state.node.as_str()).await?;
+    if let Some(lock) = record.config.get("lock") {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("VM is locked ({lock})")));
+    }
+    if extra.digest.as_ref().is_some_and(|d| *d != record.digest()) {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "detected modified configuration - file changed by other user? Try again."));
+    }
+    let mut new = record.clone();
+    new.config.extend(config_of(&p)?);
+    for key in extra.delete.unwrap_or_default().split([',', ' ', ';']).filter(|k| !k.is_empty()) {
+        if !deletable(key) {
+            return Err(ApiError::param("delete", format!("cannot delete '{key}'")));
+        }
+        if raw.0.contains_key(key) {
+            return Err(ApiError::param("delete", format!("cannot set and delete '{key}' at the same time")));
+        }
+        if let Some(old) = new.config.remove(key) {
+            if guests::is_disk_key(key) {
+                let n = (0..).find(|n| !new.config.contains_key(&format!("unused{n}"))).expect("a free index");
+                new.config.insert(format!("unused{n}"), old.split(',').next().unwrap_or_default().to_string());
+            }
+        }
+    }
+    for (key, value) in raw.0.iter().filter(|(k, _)| k.starts_with("net")) {
+        new.config.insert(key.clone(), net_config(value).map_err(|why| ApiError::param(key, why))?);
+    }
+    let mut made = Vec::new();
+    for (key, value) in raw.0.iter().filter(|(k, _)| guests::is_disk_key(k)) {
+        let value = match plan_disk(&state, vmid, value).await.map_err(|why| ApiError::param(key, why))? {
+            DiskPlan::Existing(value) => value,
+            DiskPlan::New { storage, gib, format, options } => {
+                let bytes = (gib * 1024.0 * 1024.0 * 1024.0) as u64;
+                let name = state.storage.registry.backend(&storage).alloc(vmid, None, format, bytes, state.storage.registry.scratch()).await?;
+                let value = format!("{}:{name},size={}{options}", storage.storage, size_text(bytes));
+                made.push((storage, name));
+                value
+            }
+        };
+        new.config.insert(key.clone(), value);
+    }
+    state.require_quorum().await?;
+    if let Err(err) = guests::replace(&state.cluster, vmid, &record, &new).await {
+        for (storage, name) in made {
+            let _ = state.storage.registry.backend(&storage).free(&name).await;
+        }
+        return Err(err.into());
+    }
+    Ok(crate::api::data(Value::Null))
+}
+
 /// PVE sends integer options as JSON numbers.
 fn config_value(key: &str, value: &str) -> Value {
     match (key, value.parse::<u64>()) {
-        ("memory" | "cores" | "sockets" | "onboot", Ok(n)) => json!(n),
+        ("memory" | "cores" | "sockets" | "onboot" | "kvm", Ok(n)) => json!(n),
         _ => Value::String(value.to_string()),
     }
 }
@@ -383,7 +469,7 @@ pub async fn destroy(auth: Authenticated, State(state): State<AppState>, Path((n
             guests::destroy(&task_state.cluster, vmid, &record).await?;
             log.line(format!("VM {vmid}: configuration removed")).await;
             // Its own disks go with it, as in PVE (volumes of other guests are only referenced).
-            for (key, value) in record.config.iter().filter(|(k, _)| guests::is_disk_key(k)) {
+            for (key, value) in record.config.iter().filter(|(k, _)| guests::is_disk_key(k) || k.starts_with("unused")) {
                 let Ok(volume) = corral_storage::VolumeId::parse(value.split(',').next().unwrap_or_default()) else { continue };
                 if volume.name.vmid() != Some(vmid) {
                     continue;
