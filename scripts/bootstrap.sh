@@ -30,7 +30,7 @@ packages=(gcc pkg-config brotli gzip ca-certificates openssh-client qemu-system-
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ $with_tests = 1 ]; then
   # the lab (lab/lab.sh): namespaces, partitions, one sshd per node, an NFS server (Ganesha)
-  packages+=(chromium python3-venv iproute2 iptables openssh-server nfs-ganesha nfs-ganesha-vfs rpcbind)
+  packages+=(chromium python3-venv iproute2 iptables openssh-server nfs-ganesha nfs-ganesha-vfs rpcbind busybox-static)
 fi
 apt_install "${packages[@]}"
 # Installing Debian's qemu-system-x86 removes a newer qemu-utils (from bookworm-backports) that
@@ -61,5 +61,9 @@ if [ $with_tests = 1 ]; then
     python3 -m venv "$CORRAL_VENV"
     "$CORRAL_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
   fi
+fi
+if [ $with_tests = 1 ]; then
+  # the tiny Linux guest the guest tests boot (Debian's cloud kernel + a busybox initramfs)
+  lab/mkguest.sh "$CORRAL_CACHE/guest" >/dev/null
 fi
 say "ok"

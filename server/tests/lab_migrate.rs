@@ -32,6 +32,14 @@ fn qemu_pids(lab_name: &str, node: &str, vmid: u32) -> Vec<u32> {
         .collect()
 }
 
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn guests_migrate_live_and_offline_on_shared_storage() {
     if !lab::available() {
@@ -87,6 +95,31 @@ async fn guests_migrate_live_and_offline_on_shared_storage() {
     task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/100/status/start", &[]).await).await;
     assert_eq!(qemu_pids("mig", "n1", 100).len(), 1);
     assert!(qemu_pids("mig", "n2", 100).is_empty());
+
+    // A guest that runs Linux (a counter on its serial console) moves live and never stops:
+    // the counter goes on from where it was on the target, and it does not boot again there.
+    let guest_dir = lab.state_dir().join("guest");
+    std::fs::create_dir_all(&guest_dir).unwrap();
+    let cache = std::env::var("CORRAL_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/corral"));
+    for file in ["vmlinuz", "initrd.gz"] {
+        std::fs::copy(cache.join("guest").join(file), guest_dir.join(file)).expect("the test guest (scripts/bootstrap.sh --test builds it with lab/mkguest.sh)");
+    }
+    let args = format!("-kernel {0}/vmlinuz -initrd {0}/initrd.gz -append console=ttyS0", guest_dir.display());
+    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "102"), ("name", "counter"), ("memory", "128"), ("kvm", "0"), ("serial0", "socket"), ("args", &args)]).await).await;
+    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/102/status/start", &[]).await).await;
+    let serial = |node: &str| std::fs::read_to_string(lab.state_dir().join(format!("{node}/data/run/qemu/102.serial.log"))).unwrap_or_default();
+    let ticks = |text: &str| -> Vec<u64> { text.lines().filter_map(|l| l.trim().strip_prefix("tick ")?.parse().ok()).collect() };
+    wait_until("the guest counts on n1", || ticks(&serial("n1")).len() >= 10).await;
+    let log = task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/102/migrate", &[("target", "n2"), ("online", "1")]).await).await;
+    let summary = log.iter().find(|l| l.starts_with("migration completed:")).cloned().unwrap_or_default();
+    let before = *ticks(&serial("n1")).last().unwrap();
+    wait_until("the guest counts on n2", || ticks(&serial("n2")).len() >= 5).await;
+    let after = ticks(&serial("n2"));
+    assert!(after[0] >= before && after[0] <= before + 5, "the counter continued ({before} on n1, then {after:?} on n2; {summary})");
+    assert!(!serial("n2").contains("GUEST-READY"), "the guest did not boot again on n2");
+    assert!(after.windows(2).all(|w| w[1] == w[0] + 1), "no tick lost or repeated on n2: {after:?}");
+    assert!(qemu_pids("mig", "n1", 102).is_empty() && qemu_pids("mig", "n2", 102).len() == 1);
+    task_ok(n2, &t, n2.post(&t, "/nodes/n2/qemu/102/status/stop", &[]).await).await;
 
     // A guest with a disk on n1's local storage stays where it is.
     task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "101"), ("memory", "64"), ("kvm", "0"), ("virtio0", "local:1")]).await).await;

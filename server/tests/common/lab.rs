@@ -68,6 +68,11 @@ impl Lab {
         format!("{}.200", self.subnet)
     }
 
+    /// The lab's state directory (visible inside every node).
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
+    }
+
     pub fn export_dir(&self) -> PathBuf {
         self.state.join("nfs-export")
     }
