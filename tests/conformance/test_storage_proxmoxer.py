@@ -1,6 +1,7 @@
 """proxmoxer adds an NFS storage, lists it, reads it per node, allocates and frees a volume,
-the way an Ansible play or an exporter would, against a corral node and a real NFS server
-(rpcbind + NFS-Ganesha) in the project's lab (network namespaces; needs root)."""
+then creates, starts and live-migrates a guest on it waiting on UPIDs, the way an Ansible play
+or an exporter would, against two clustered corral nodes and a real NFS server (rpcbind +
+NFS-Ganesha) in the project's lab (network namespaces; needs root)."""
 
 import os
 import subprocess
@@ -31,7 +32,8 @@ def nfs_node():
             pytest.fail("the lab needs root, and CI must run it")
         pytest.skip("the lab needs root")
     lab("purge")
-    lab("up", "1")
+    lab("up", "2")
+    lab("cluster")
     lab("nfs", "up")
     yield f"{SUBNET}.1", f"{SUBNET}.200", os.path.join(STATE, "n1", "data", "pki", "ca.pem")
     lab("purge")
@@ -83,9 +85,27 @@ def test_add_list_and_use_an_nfs_storage(nfs_node):
     assert status["exitstatus"] == "OK", status
     assert prox.nodes("n1").storage("nfs1").content.get() == []
 
-    resources = [r for r in prox.cluster.resources.get(type="storage") if r["storage"] == "nfs1"]
-    assert [(r["id"], r["status"], r["plugintype"], r["shared"]) for r in resources] == [
-        ("storage/n1/nfs1", "available", "nfs", 1)]
+    def both_available():
+        resources = [r for r in prox.cluster.resources.get(type="storage") if r["storage"] == "nfs1"]
+        return sorted((r["id"], r["status"], r["plugintype"], r["shared"]) for r in resources) == [
+            ("storage/n1/nfs1", "available", "nfs", 1), ("storage/n2/nfs1", "available", "nfs", 1)]
+    wait_for("nfs1 available on both nodes", both_available)
+
+    # A guest on it: create, start, live-migrate to n2, every step a UPID proxmoxer waits on.
+    def run(upid, kind):
+        assert Tasks.decode_upid(upid)["type"] == kind
+        status = Tasks.blocking_status(prox, upid, timeout=120, polling_interval=0.2)
+        assert status["exitstatus"] == "OK", (kind, status, prox.nodes(status["node"]).tasks(upid).log.get())
+    run(prox.nodes("n1").qemu.post(vmid=300, name="px-vm", memory=64, kvm=0, scsi0="nfs1:1,format=qcow2"), "qmcreate")
+    run(prox.nodes("n1").qemu(300).status.start.post(), "qmstart")
+    assert prox.nodes("n1").qemu(300).status.current.get()["status"] == "running"
+    wait_for("SSH from n1 to n2", lambda: any(m["node"] == "n2" and m.get("ssh") == 1 for m in prox.cluster.gossip.get()["members"]))
+    assert prox.nodes("n1").qemu(300).migrate.get(target="n2")["allowed_nodes"] == ["n2"]
+    run(prox.nodes("n1").qemu(300).migrate.post(target="n2", online=1), "qmigrate")
+    assert prox.nodes("n2").qemu(300).status.current.get()["status"] == "running"
+    assert [v["vmid"] for v in prox.nodes("n1").qemu.get()] == []
+    run(prox.nodes("n2").qemu(300).status.stop.post(), "qmstop")
+    run(prox.nodes("n2").qemu(300).delete(), "qmdestroy")
 
     prox.storage("nfs1").put(content="images", nodes="n1")
     assert prox.storage("nfs1").get()["nodes"] == "n1"
