@@ -69,6 +69,41 @@ pub struct QemuListEntry {
     pub cpu: f64,
 }
 
+/// `GET /nodes/{node}/qemu/{vmid}/status/current`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuestStatus {
+    pub vmid: Vmid,
+    pub name: String,
+    /// `running` or `stopped`.
+    pub status: String,
+    /// What QEMU itself says (`running`, `paused`, `postmigrate`…).
+    #[serde(default)]
+    pub qmpstatus: Option<String>,
+    pub cpus: u32,
+    pub cpu: f64,
+    pub mem: u64,
+    pub maxmem: u64,
+    pub uptime: u64,
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// Why a node may not take a guest (`GET …/migrate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotAllowed {
+    pub reason: String,
+}
+
+/// `GET /nodes/{node}/qemu/{vmid}/migrate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigratePreconditions {
+    #[serde(with = "crate::pve_bool")]
+    pub running: bool,
+    pub allowed_nodes: Vec<String>,
+    pub not_allowed_nodes: std::collections::BTreeMap<String, NotAllowed>,
+    pub local_disks: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! PVE's frame: header, resource tree on the left, the selected object's tabs and content in
 //! the centre, the task/cluster log panel at the bottom. The URL names the selection and tab:
-//! `/datacenter/{tab}`, `/node/{node}/{tab}` or `/storage/{node}/{storage}/{tab}`.
+//! `/datacenter/{tab}`, `/node/{node}/{tab}`, `/qemu/{node}/{vmid}/{tab}` or
+//! `/storage/{node}/{storage}/{tab}`.
 
 use corral_api_types::cluster::ClusterResource;
 use corral_api_types::VersionInfo;
@@ -10,13 +11,14 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api_client::{self, ApiFailure};
 use crate::live::{start_live, LiveMode};
-use crate::{datacenter_view, log_panel, node_view, storage_view, ConsoleLogin};
+use crate::{datacenter_view, guest_view, log_panel, node_view, storage_view, ConsoleLogin};
 
 /// What the resource tree has selected.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Selection {
     Datacenter,
     Node(String),
+    Guest(String, u32),
     Storage(String, String),
 }
 
@@ -25,6 +27,7 @@ impl Selection {
         match self {
             Selection::Datacenter => format!("/datacenter/{tab}"),
             Selection::Node(n) => format!("/node/{n}/{tab}"),
+            Selection::Guest(n, v) => format!("/qemu/{n}/{v}/{tab}"),
             Selection::Storage(n, s) => format!("/storage/{n}/{s}/{tab}"),
         }
     }
@@ -33,6 +36,7 @@ impl Selection {
         match self {
             Selection::Datacenter => &[("summary", "Summary"), ("cluster", "Cluster"), ("storage", "Storage")],
             Selection::Node(_) => &[("summary", "Summary"), ("network", "Network")],
+            Selection::Guest(..) => &[("summary", "Summary"), ("hardware", "Hardware")],
             Selection::Storage(..) => &[("summary", "Summary"), ("content", "Content")],
         }
     }
@@ -41,9 +45,10 @@ impl Selection {
 #[component]
 pub fn ConsoleFrame() -> impl IntoView {
     let params = use_params_map();
-    let selection = Memo::new(move |_| match params.with(|p| (p.get("node"), p.get("storage"))) {
-        (Some(node), Some(storage)) => Selection::Storage(node, storage),
-        (Some(node), None) => Selection::Node(node),
+    let selection = Memo::new(move |_| match params.with(|p| (p.get("node"), p.get("storage"), p.get("vmid").and_then(|v| v.parse::<u32>().ok()))) {
+        (Some(node), Some(storage), _) => Selection::Storage(node, storage),
+        (Some(node), None, Some(vmid)) => Selection::Guest(node, vmid),
+        (Some(node), None, None) => Selection::Node(node),
         _ => Selection::Datacenter,
     });
     let tab = Memo::new(move |_| params.with(|p| p.get("tab")).unwrap_or_else(|| "summary".into()));
@@ -60,6 +65,7 @@ pub fn ConsoleFrame() -> impl IntoView {
                     {move || match selection.get() {
                         Selection::Datacenter => datacenter_view::DatacenterPanel(datacenter_view::DatacenterPanelProps { tab: tab.get() }).into_any(),
                         Selection::Node(node) => node_view::NodePanel(node_view::NodePanelProps { node, tab: tab.get() }).into_any(),
+                        Selection::Guest(node, vmid) => guest_view::GuestPanel(guest_view::GuestPanelProps { node, vmid, tab: tab.get() }).into_any(),
                         Selection::Storage(node, storage) => storage_view::StorageObjectPanel(storage_view::StorageObjectPanelProps { node, storage, tab: tab.get() }).into_any(),
                     }}
                 </section>
@@ -90,10 +96,29 @@ fn Header() -> impl IntoView {
                 </Suspense>
             </span>
             <span class="spacer"></span>
+            <CreateVmButton/>
             <span class="live-mode" data-testid="live-mode" title="How this page receives updates">{mode}</span>
             <span class="user" data-testid="current-user">{login.userid.clone()}</span>
             <LogoutButton/>
         </header>
+    }
+}
+
+/// The header's Create VM: the wizard, then the task viewer of its `qmcreate`.
+#[component]
+fn CreateVmButton() -> impl IntoView {
+    let open = RwSignal::new(false);
+    let task = RwSignal::new(None::<String>);
+    view! {
+        <button class="create-vm" on:click=move |_| open.set(true)>"Create VM"</button>
+        {move || open.get().then(|| view! {
+            <guest_view::CreateVmWizard
+                on_started=move |upid: String| { open.set(false); task.set(Some(upid)); }
+                on_cancel=move || open.set(false)/>
+        })}
+        {move || task.get().map(|upid| view! {
+            <crate::task_viewer::TaskViewer upid on_done=move |_ok: bool| () on_close=move || task.set(None)/>
+        })}
     }
 }
 
@@ -165,7 +190,7 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                                                         <span class=if online { "icon node online" } else { "icon node offline" }></span>
                                                         {name}
                                                     </A>
-                                                    <GuestLeaves guests=mine/>
+                                                    <GuestLeaves guests=mine selection/>
                                                     <StorageLeaves node=name_for_storage storages=stores selection/>
                                                 </li>
                                             }
@@ -184,7 +209,7 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
 
 /// A node's guests in the tree, as PVE labels them: `100 (name)`.
 #[component]
-fn GuestLeaves(guests: Vec<ClusterResource>) -> impl IntoView {
+fn GuestLeaves(guests: Vec<ClusterResource>, selection: Memo<Selection>) -> impl IntoView {
     (!guests.is_empty()).then(|| {
         view! {
             <ul class="guests">
@@ -192,10 +217,17 @@ fn GuestLeaves(guests: Vec<ClusterResource>) -> impl IntoView {
                     let vmid = g.vmid.map(|v| v.to_string()).unwrap_or_default();
                     let label = format!("{vmid} ({})", g.name.clone().unwrap_or_default());
                     let class = format!("guest {}", g.status);
+                    let sel = Selection::Guest(g.node.clone().unwrap_or_default(), g.vmid.map(u32::from).unwrap_or_default());
+                    let href = sel.href("summary");
+                    let link_class = move || if selection.get() == sel { "selected" } else { "" };
+                    let icon = format!("icon vm {}", g.status);
+                    let testid = format!("tree-guest-{vmid}");
                     view! {
-                        <li data-testid=format!("tree-guest-{vmid}") class=class title=g.status.clone()>
-                            <span class="icon vm"></span>
-                            {label}
+                        <li data-testid=testid class=class title=g.status.clone() data-status=g.status.clone()>
+                            <A href=href attr:class=link_class>
+                                <span class=icon></span>
+                                {label}
+                            </A>
                         </li>
                     }
                 }).collect_view()}
@@ -238,6 +270,7 @@ fn TabStrip(selection: Memo<Selection>, tab: Memo<String>) -> impl IntoView {
     let title = move || match selection.get() {
         Selection::Datacenter => "Datacenter".to_string(),
         Selection::Node(n) => format!("Node '{n}'"),
+        Selection::Guest(n, v) => format!("Virtual Machine {v} on node '{n}'"),
         Selection::Storage(n, s) => format!("Storage '{s}' on node '{n}'"),
     };
     view! {

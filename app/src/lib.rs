@@ -17,6 +17,7 @@ pub mod datacenter_view;
 pub mod log_panel;
 pub mod task_viewer;
 pub mod storage_view;
+pub mod guest_view;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/datacenter/:tab") view=console::ConsoleFrame/>
                 <Route path=path!("/node/:node/:tab") view=console::ConsoleFrame/>
                 <Route path=path!("/storage/:node/:storage/:tab") view=console::ConsoleFrame/>
+                <Route path=path!("/qemu/:node/:vmid/:tab") view=console::ConsoleFrame/>
             </Routes>
         </Router>
     }

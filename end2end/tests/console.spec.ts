@@ -93,3 +93,51 @@ test('a guest created through the API appears under its node in the tree, withou
   await expect(guest).toHaveText('4242 (tree-vm)', { timeout: 20_000 });
   await expect(guest).toHaveAttribute('title', 'stopped');
 });
+
+test('the Create VM wizard makes and starts a guest; its panel stops and removes it', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  await page.goto('/');
+  await login(page);
+  await page.getByRole('button', { name: 'Create VM' }).click();
+  const wizard = page.getByRole('dialog', { name: 'Create: Virtual Machine' });
+  await expect(wizard.locator('[name=vmid]')).not.toHaveValue('');
+  await wizard.locator('[name=vmid]').fill('4300');
+  await wizard.locator('[name=name]').fill('wizard-vm');
+  await wizard.getByRole('button', { name: 'Next' }).click();
+  await wizard.locator('[name=storage]').selectOption('local');
+  await wizard.locator('[name=size]').fill('1');
+  await wizard.getByRole('button', { name: 'Next' }).click();
+  await wizard.locator('[name=kvm]').uncheck();
+  await wizard.getByRole('button', { name: 'Next' }).click();
+  await wizard.locator('[name=memory]').fill('64');
+  await wizard.getByRole('button', { name: 'Next' }).click();
+  await wizard.getByRole('button', { name: 'Next' }).click();
+  await expect(wizard.getByTestId('wizard-confirm')).toContainText('local:1,format=qcow2');
+  await wizard.locator('[name=start]').check();
+  await wizard.getByRole('button', { name: 'Finish' }).click();
+  await expect(page.getByTestId('task-status')).toHaveText('stopped: OK', { timeout: 30_000 });
+  await expect(page.getByTestId('task-log')).toContainText('VM 4300 started');
+  await page.getByRole('button', { name: 'Close' }).click();
+
+  const leaf = page.getByTestId('tree-guest-4300');
+  await expect(leaf).toHaveAttribute('data-status', 'running', { timeout: 15_000 });
+  await leaf.getByRole('link').click();
+  await expect(page).toHaveURL(/\/qemu\/e2enode\/4300\/summary$/);
+  await expect(page.getByTestId('guest-status')).toHaveText('running');
+  await page.getByRole('link', { name: 'Hardware' }).click();
+  await expect(page.getByTestId('guest-hardware')).toContainText('local:4300/vm-4300-disk-0.qcow2');
+  await page.screenshot({ path: 'test-results/guest-hardware-1280.png' });
+
+  await page.getByTestId('guest-toolbar').getByRole('button', { name: 'Stop' }).click();
+  await expect(page.getByTestId('task-status')).toHaveText('stopped: OK', { timeout: 30_000 });
+  await page.getByRole('button', { name: 'Close' }).click();
+  await expect(leaf).toHaveAttribute('data-status', 'stopped', { timeout: 15_000 });
+  await page.getByTestId('guest-toolbar').getByRole('button', { name: 'Remove' }).click();
+  await page.getByRole('dialog', { name: 'Remove guest' }).getByRole('button', { name: 'Remove' }).click();
+  await expect(page.getByTestId('task-status')).toHaveText('stopped: OK', { timeout: 30_000 });
+  await page.getByRole('button', { name: 'Close' }).click();
+  await expect(leaf).toHaveCount(0, { timeout: 15_000 });
+  expect(errors).toEqual([]);
+});

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! `corral`: the node daemon and its command line.
 
 /// Log filter without `CORRAL_LOG`: openraft's per-retry complaints about an unreachable peer
