@@ -191,6 +191,25 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl StorageConfig {
+    /// An entry with only its id, type and content; every option unset.
+    pub fn new(storage: StorageId, kind: StorageType, content: &str) -> Self {
+        Self {
+            storage,
+            kind,
+            content: content.into(),
+            path: None,
+            server: None,
+            export: None,
+            options: None,
+            nodes: None,
+            disable: false,
+            shared: false,
+            prune_backups: None,
+            format: None,
+            digest: None,
+        }
+    }
+
     pub fn content_set(&self) -> BTreeSet<ContentType> {
         ContentType::parse_list(&self.content).unwrap_or_default()
     }

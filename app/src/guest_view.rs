@@ -59,7 +59,7 @@ pub fn GuestPanel(node: String, vmid: u32, tab: String) -> impl IntoView {
     };
     let running = move || status.get().and_then(Result::ok).is_some_and(|s| s.status == "running");
     let content = match tab.as_str() {
-        "summary" => view! { <GuestSummary node=node.clone() status/> }.into_any(),
+        "summary" => view! { <GuestSummary node=node.clone() status/> <GuestGraph node=node.clone() vmid gone/> }.into_any(),
         "hardware" => view! { <GuestHardware node=node.clone() vmid gone/> }.into_any(),
         other => view! { <p class="error">{format!("No such panel '{other}'.")}</p> }.into_any(),
     };
@@ -128,6 +128,31 @@ fn GuestSummary(node: String, status: Resource<api_client::ApiResult<GuestStatus
                     })
                 }}
             </Transition>
+        </div>
+    }
+}
+
+/// The guest's CPU and memory over the last hour (its node's samples, refreshed with the page).
+#[component]
+fn GuestGraph(node: String, vmid: u32, gone: RwSignal<bool>) -> impl IntoView {
+    let live = use_live();
+    let path = format!("/nodes/{node}/qemu/{vmid}/rrddata?timeframe=hour&cf=AVERAGE");
+    let history = Resource::new(move || (live.tick.get(), gone.get()), move |(_, gone)| {
+        let path = path.clone();
+        async move { if gone { Err(left()) } else { api_client::get::<Vec<corral_api_types::guest::GuestRrdSample>>(path).await } }
+    });
+    let samples = Signal::derive(move || {
+        history
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| corral_api_types::node::RrdSample { time: s.time, cpu: s.cpu, maxcpu: s.maxcpu, loadavg: 0.0, memused: s.mem, memtotal: s.maxmem })
+            .collect::<Vec<_>>()
+    });
+    view! {
+        <div class="card" data-testid="guest-graph">
+            <crate::chart::UsageChart samples/>
         </div>
     }
 }

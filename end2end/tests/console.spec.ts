@@ -126,6 +126,7 @@ test('the Create VM wizard makes and starts a guest; its panel stops and removes
   await leaf.getByRole('link').click();
   await expect(page).toHaveURL(/\/qemu\/e2enode\/4300\/summary$/);
   await expect(page.getByTestId('guest-status')).toHaveText('running');
+  await expect.poll(async () => Number(await page.locator('[data-testid=guest-graph] svg').getAttribute('data-samples')), { timeout: 20_000 }).toBeGreaterThan(0);
   await page.getByRole('link', { name: 'Hardware' }).click();
   await expect(page.getByTestId('guest-hardware')).toContainText('local:4300/vm-4300-disk-0.qcow2');
   await page.screenshot({ path: 'test-results/guest-hardware-1280.png' });

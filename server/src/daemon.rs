@@ -192,7 +192,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(crate::cluster::ssh::run(state.clone()));
     tokio::spawn(crate::cluster::lease::watch(state.clone()));
     crate::vm_runtime::reattach(&state).await;
+    tokio::spawn({
+        let state = state.clone();
+        async move { crate::vm_runtime::start_onboot(&state).await }
+    });
     tokio::spawn(crate::vm_runtime::publish(state.clone()));
+    tokio::spawn(crate::vm_runtime::sample(state.clone(), config.stats_interval));
 
     let store = SqliteStore::new(db.clone());
     tokio::spawn(tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(store.clone(), Duration::from_secs(600)));

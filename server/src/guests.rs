@@ -59,10 +59,32 @@ impl GuestRecord {
         get("cores") * get("sockets")
     }
 
+    /// Size of the first disk (PVE's `maxdisk` of a VM), from its `size=` option.
+    pub fn boot_disk_bytes(&self) -> u64 {
+        let first = ["scsi", "virtio", "sata", "ide"].iter().find_map(|bus| {
+            (0..31).find_map(|n| self.config.get(&format!("{bus}{n}"))).filter(|v| !v.contains("media=cdrom"))
+        });
+        first.and_then(|v| v.split(',').find_map(|o| o.strip_prefix("size="))).and_then(size_bytes).unwrap_or(0)
+    }
+
     /// PVE's `digest` of a configuration, for optimistic concurrency.
     pub fn digest(&self) -> String {
         crate::cluster::config::digest_of(&self.config)
     }
+}
+
+/// `4G`, `512M`, `1024K`, `1T` (PVE's disk `size=`) in bytes.
+fn size_bytes(text: &str) -> Option<u64> {
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = number.parse().ok()?;
+    let shift = match unit {
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    Some((n * (1u64 << shift) as f64) as u64)
 }
 
 pub fn key(vmid: Vmid) -> String {
@@ -174,6 +196,8 @@ mod tests {
         record.config.insert("memory".into(), "2048".into());
         record.config.insert("name".into(), "web".into());
         assert_eq!((record.name(vmid), record.cpus(), record.memory_bytes()), ("web".to_string(), 4, 2048 * 1024 * 1024));
+        record.config.insert("scsi0".into(), "nfs1:100/vm-100-disk-0.qcow2,size=4G".into());
+        assert_eq!(record.boot_disk_bytes(), 4 << 30);
         let before = record.digest();
         record.config.insert("memory".into(), "1024".into());
         assert_ne!(before, record.digest());

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use corral_api_types::storage::StorageType;
+use corral_api_types::guest::GuestRrdSample;
 use corral_api_types::Vmid;
 use corral_qemu::spec::{Bus, Disk, Nic, RunDir, VmSpec};
 use corral_qemu::{process, QemuError};
@@ -26,11 +27,27 @@ pub struct VmRuntime {
     stopping: Mutex<std::collections::BTreeSet<u32>>,
     /// The last CPU reading per guest (when, CPU seconds), for usage between two readings.
     cpu: Mutex<BTreeMap<u32, (std::time::Instant, f64)>>,
+    /// The last hour of samples per guest that ran here (what the guest's graph plots).
+    history: Mutex<BTreeMap<u32, std::collections::VecDeque<GuestRrdSample>>>,
 }
 
 impl VmRuntime {
     pub fn new(run: RunDir) -> Self {
-        Self { run, watched: Mutex::default(), stopping: Mutex::default(), cpu: Mutex::default() }
+        Self { run, watched: Mutex::default(), stopping: Mutex::default(), cpu: Mutex::default(), history: Mutex::default() }
+    }
+
+    /// The guest's samples of the last hour, oldest first.
+    pub fn history(&self, vmid: Vmid) -> Vec<GuestRrdSample> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).get(&vmid.get()).map(|h| h.iter().copied().collect()).unwrap_or_default()
+    }
+
+    fn record(&self, vmid: Vmid, sample: GuestRrdSample, keep: usize) {
+        let mut all = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let series = all.entry(vmid.get()).or_default();
+        series.push_back(sample);
+        while series.len() > keep {
+            series.pop_front();
+        }
     }
 
     /// CPU use since the previous reading, as a fraction of the guest's vCPUs (0 the first time).
@@ -218,6 +235,58 @@ pub async fn publish(state: AppState) {
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// At the first daemon start after the host booted (its boot id differs from the one the daemon
+/// saw last), start this node's guests marked `onboot: 1`, as PVE's pve-guests does at boot.
+/// Restarting the daemon alone starts nothing. (HA-managed guests will be left to HA.)
+pub async fn start_onboot(state: &AppState) {
+    let seen = state.data_dir.join("run").join("boot-id");
+    let Ok(boot_id) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else { return };
+    if std::fs::read_to_string(&seen).is_ok_and(|s| s == boot_id) {
+        return;
+    }
+    if let Err(err) = std::fs::create_dir_all(seen.parent().unwrap_or(&state.data_dir)).and_then(|_| std::fs::write(&seen, &boot_id)) {
+        tracing::warn!(%err, "cannot record the boot id; onboot guests are not started");
+        return;
+    }
+    let Ok(list) = guests::list(&state.db).await else { return };
+    for (vmid, record) in list.into_iter().filter(|(_, r)| r.node == state.node.as_str() && r.config.get("onboot").is_some_and(|v| v == "1")) {
+        if state.vms.is_running(vmid) {
+            continue;
+        }
+        match start(state, vmid, &record).await {
+            Ok(pid) => tracing::info!(%vmid, pid, "started at boot (onboot)"),
+            Err(err) => {
+                tracing::warn!(%vmid, %err, "onboot start failed");
+                crate::cluster_log::append(state, crate::cluster_log::PRI_WARNING, "qemu", "root@pam", &format!("VM {vmid}: start at boot failed: {err}")).await;
+            }
+        }
+    }
+}
+
+/// Every `interval`, a sample of each guest of this node (one hour kept in memory, as the node's
+/// own samples; a stopped guest's samples say 0).
+pub async fn sample(state: AppState, interval: std::time::Duration) {
+    let keep = (crate::node_stats::HISTORY.as_secs() / interval.as_secs().max(1)) as usize + 1;
+    loop {
+        if let Ok(list) = guests::list(&state.db).await {
+            for (vmid, record) in list.into_iter().filter(|(_, r)| r.node == state.node.as_str()) {
+                let pid = state.vms.pid(vmid);
+                let sample = GuestRrdSample {
+                    time: crate::auth::unix_now(),
+                    cpu: pid.map_or(0.0, |p| state.vms.cpu_fraction(vmid, p, record.cpus())),
+                    maxcpu: record.cpus(),
+                    mem: pid.and_then(process::stats).map_or(0, |s| s.rss),
+                    maxmem: record.memory_bytes(),
+                    disk: 0,
+                    maxdisk: record.boot_disk_bytes(),
+                };
+                state.vms.record(vmid, sample, keep);
+            }
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

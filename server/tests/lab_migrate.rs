@@ -7,15 +7,7 @@ mod common;
 
 use common::cluster::wait_data;
 use common::lab::{self, Lab};
-use common::{Endpoint, Ticket};
 
-async fn task_ok(node: &Endpoint, t: &Ticket, answer: (u16, serde_json::Value)) -> Vec<String> {
-    let (status, body) = answer;
-    assert_eq!(status, 200, "{body}");
-    let (exit, log) = node.wait_task(t, body["data"].as_str().unwrap()).await;
-    assert_eq!(exit, "OK", "{log:?}");
-    log
-}
 
 /// QEMU processes of guest `vmid` in a lab node's network namespace, read from /proc.
 fn qemu_pids(lab_name: &str, node: &str, vmid: u32) -> Vec<u32> {
@@ -63,8 +55,8 @@ async fn guests_migrate_live_and_offline_on_shared_storage() {
         wait_data(node, &t, &format!("/nodes/n{}/storage/nfs1/status", i + 1), "nfs1 active", |d| d["active"] == 1).await;
     }
 
-    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "100"), ("name", "mover"), ("memory", "128"), ("kvm", "0"), ("scsi0", "nfs1:1,format=qcow2")]).await).await;
-    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/100/status/start", &[]).await).await;
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "100"), ("name", "mover"), ("memory", "128"), ("kvm", "0"), ("scsi0", "nfs1:1,format=qcow2")]).await).await;
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu/100/status/start", &[]).await).await;
     assert_eq!(qemu_pids("mig", "n1", 100).len(), 1);
 
     // What may not move, and why.
@@ -76,7 +68,7 @@ async fn guests_migrate_live_and_offline_on_shared_storage() {
     assert_eq!(status, 400, "{body}");
 
     // Live: the guest runs on n2 afterwards, once, and its configuration moved with it.
-    let log = task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/100/migrate", &[("target", "n2"), ("online", "1")]).await).await;
+    let log = n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu/100/migrate", &[("target", "n2"), ("online", "1")]).await).await;
     assert!(log.iter().any(|l| l.starts_with("migration completed:")), "{log:?}");
     assert!(qemu_pids("mig", "n1", 100).is_empty(), "the source QEMU is gone");
     assert_eq!(qemu_pids("mig", "n2", 100).len(), 1, "exactly one QEMU, on the target");
@@ -89,10 +81,10 @@ async fn guests_migrate_live_and_offline_on_shared_storage() {
     wait_data(n1, &t, "/cluster/resources?type=vm", "n1 sees it running on n2", |d| d[0]["node"] == "n2" && d[0]["status"] == "running").await;
 
     // Offline: stop it on n2, move it back by owner change, start it on n1.
-    task_ok(n2, &t, n2.post(&t, "/nodes/n2/qemu/100/status/stop", &[]).await).await;
-    let log = task_ok(n2, &t, n2.post(&t, "/nodes/n2/qemu/100/migrate", &[("target", "n1")]).await).await;
+    n2.task_ok(&t, n2.post(&t, "/nodes/n2/qemu/100/status/stop", &[]).await).await;
+    let log = n2.task_ok(&t, n2.post(&t, "/nodes/n2/qemu/100/migrate", &[("target", "n1")]).await).await;
     assert!(log.iter().any(|l| l.contains("is now on node 'n1'")), "{log:?}");
-    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/100/status/start", &[]).await).await;
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu/100/status/start", &[]).await).await;
     assert_eq!(qemu_pids("mig", "n1", 100).len(), 1);
     assert!(qemu_pids("mig", "n2", 100).is_empty());
 
@@ -105,12 +97,12 @@ async fn guests_migrate_live_and_offline_on_shared_storage() {
         std::fs::copy(cache.join("guest").join(file), guest_dir.join(file)).expect("the test guest (scripts/bootstrap.sh --test builds it with lab/mkguest.sh)");
     }
     let args = format!("-kernel {0}/vmlinuz -initrd {0}/initrd.gz -append console=ttyS0", guest_dir.display());
-    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "102"), ("name", "counter"), ("memory", "128"), ("kvm", "0"), ("serial0", "socket"), ("args", &args)]).await).await;
-    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/102/status/start", &[]).await).await;
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "102"), ("name", "counter"), ("memory", "128"), ("kvm", "0"), ("serial0", "socket"), ("args", &args)]).await).await;
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu/102/status/start", &[]).await).await;
     let serial = |node: &str| std::fs::read_to_string(lab.state_dir().join(format!("{node}/data/run/qemu/102.serial.log"))).unwrap_or_default();
     let ticks = |text: &str| -> Vec<u64> { text.lines().filter_map(|l| l.trim().strip_prefix("tick ")?.parse().ok()).collect() };
     wait_until("the guest counts on n1", || ticks(&serial("n1")).len() >= 10).await;
-    let log = task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/102/migrate", &[("target", "n2"), ("online", "1")]).await).await;
+    let log = n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu/102/migrate", &[("target", "n2"), ("online", "1")]).await).await;
     let summary = log.iter().find(|l| l.starts_with("migration completed:")).cloned().unwrap_or_default();
     let before = *ticks(&serial("n1")).last().unwrap();
     wait_until("the guest counts on n2", || ticks(&serial("n2")).len() >= 5).await;
@@ -119,12 +111,27 @@ async fn guests_migrate_live_and_offline_on_shared_storage() {
     assert!(!serial("n2").contains("GUEST-READY"), "the guest did not boot again on n2");
     assert!(after.windows(2).all(|w| w[1] == w[0] + 1), "no tick lost or repeated on n2: {after:?}");
     assert!(qemu_pids("mig", "n1", 102).is_empty() && qemu_pids("mig", "n2", 102).len() == 1);
-    task_ok(n2, &t, n2.post(&t, "/nodes/n2/qemu/102/status/stop", &[]).await).await;
+    n2.task_ok(&t, n2.post(&t, "/nodes/n2/qemu/102/status/stop", &[]).await).await;
+
+    // A live migration that cannot reach the target (its sshd is down) leaves the guest running
+    // on n1, its configuration there and unlocked, and nothing on n2.
+    assert_eq!(qemu_pids("mig", "n1", 100).len(), 1);
+    lab.sh(&["sshd", "n2", "stop"]);
+    let (status, body) = n1.post(&t, "/nodes/n1/qemu/100/migrate", &[("target", "n2"), ("online", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let (exit, log) = n1.wait_task(&t, body["data"].as_str().unwrap()).await;
+    assert_ne!(exit, "OK", "{log:?}");
+    assert!(log.iter().any(|l| l == "VM 100 keeps running on node 'n1'"), "{log:?}");
+    assert_eq!(qemu_pids("mig", "n1", 100).len(), 1, "still running on the source");
+    assert!(qemu_pids("mig", "n2", 100).is_empty(), "the receiving QEMU was stopped");
+    let (_, config) = n1.get(&t, "/nodes/n1/qemu/100/config").await;
+    assert!(config["data"].get("lock").is_none(), "{config}");
+    lab.sh(&["sshd", "n2", "start"]);
 
     // A guest with a disk on n1's local storage stays where it is.
-    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "101"), ("memory", "64"), ("kvm", "0"), ("virtio0", "local:1")]).await).await;
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "101"), ("memory", "64"), ("kvm", "0"), ("virtio0", "local:1")]).await).await;
     let (status, body) = n1.post(&t, "/nodes/n1/qemu/101/migrate", &[("target", "n2")]).await;
     assert_eq!(status, 500, "{body}");
     assert!(body["message"].as_str().unwrap().contains("local disks virtio0 (local:101/vm-101-disk-0.raw)"), "{body}");
-    task_ok(n1, &t, n1.post(&t, "/nodes/n1/qemu/100/status/stop", &[]).await).await;
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu/100/status/stop", &[]).await).await;
 }

@@ -6,15 +6,8 @@
 mod common;
 
 use common::cluster::wait_data;
-use common::{Node, Options, Ticket};
+use common::{Node, Options};
 
-async fn task_ok(node: &Node, t: &Ticket, answer: (u16, serde_json::Value)) -> Vec<String> {
-    let (status, body) = answer;
-    assert_eq!(status, 200, "{body}");
-    let (exit, log) = node.wait_task(t, body["data"].as_str().unwrap()).await;
-    assert_eq!(exit, "OK", "{log:?}");
-    log
-}
 
 fn qemu_alive(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
@@ -28,28 +21,29 @@ async fn a_guest_runs_survives_a_daemon_restart_and_is_seen_dying() {
     let mut n = Node::spawn(&data, &opts);
     let t = n.login().await;
 
-    let log = task_ok(
-        &n,
-        &t,
-        n.post(&t, "/nodes/vm1/qemu", &[("vmid", "100"), ("name", "tiny"), ("memory", "128"), ("kvm", "0"), ("scsi0", "local:1,format=qcow2"), ("serial0", "socket")]).await,
-    )
-    .await;
+    let created = n.post(&t, "/nodes/vm1/qemu", &[("vmid", "100"), ("name", "tiny"), ("memory", "128"), ("kvm", "0"), ("scsi0", "local:1,format=qcow2"), ("serial0", "socket")]).await;
+    let log = n.task_ok(&t, created).await;
     assert!(log.iter().any(|l| l.contains("scsi0: allocated local:100/vm-100-disk-0.qcow2")), "{log:?}");
     let (_, config) = n.get(&t, "/nodes/vm1/qemu/100/config").await;
     assert_eq!(config["data"]["scsi0"], "local:100/vm-100-disk-0.qcow2,size=1G");
     let disk = data.join("local/images/100/vm-100-disk-0.qcow2");
     assert!(disk.is_file());
 
-    task_ok(&n, &t, n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await).await;
+    n.task_ok(&t, n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await).await;
     let (_, current) = n.get(&t, "/nodes/vm1/qemu/100/status/current").await;
     let c = &current["data"];
     assert_eq!((c["status"].as_str(), c["qmpstatus"].as_str()), (Some("running"), Some("running")), "{current}");
     let pid = c["pid"].as_u64().expect("a running guest has a pid");
     assert!(qemu_alive(pid));
     assert!(c["mem"].as_u64().unwrap() > 0 && c["maxmem"].as_u64() == Some(128 << 20), "{current}");
+    assert_eq!(c["maxdisk"].as_u64(), Some(1 << 30), "the boot disk's size: {current}");
     let (status, body) = n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await;
     assert_eq!((status, body["message"].as_str()), (500, Some("VM 100 already running\n")));
     wait_data(&n, &t, "/cluster/resources?type=vm", "guest running in the resources", |d| d[0]["status"] == "running").await;
+    wait_data(&n, &t, "/nodes/vm1/qemu/100/rrddata?timeframe=hour&cf=AVERAGE", "a sample of the running guest", |d| {
+        d.as_array().unwrap().iter().any(|s| s["mem"].as_u64().unwrap_or(0) > 0 && s["maxmem"].as_u64() == Some(128 << 20))
+    })
+    .await;
 
     // The daemon restarts; QEMU keeps running and is controllable afterwards.
     assert!(n.terminate().success());
@@ -59,13 +53,13 @@ async fn a_guest_runs_survives_a_daemon_restart_and_is_seen_dying() {
     assert_eq!((current["data"]["status"].as_str(), current["data"]["pid"].as_u64()), (Some("running"), Some(pid)), "{current}");
     let (status, body) = n.delete(&t, "/nodes/vm1/qemu/100").await;
     assert_eq!((status, body["message"].as_str()), (500, Some("VM 100 is running - destroy failed\n")));
-    task_ok(&n, &t, n.post(&t, "/nodes/vm1/qemu/100/status/stop", &[]).await).await;
+    n.task_ok(&t, n.post(&t, "/nodes/vm1/qemu/100/status/stop", &[]).await).await;
     assert!(!qemu_alive(pid));
     let (_, current) = n.get(&t, "/nodes/vm1/qemu/100/status/current").await;
     assert_eq!(current["data"]["status"], "stopped");
 
     // A QEMU that dies (not stopped by corral) is reported stopped, with a cluster log entry.
-    task_ok(&n, &t, n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await).await;
+    n.task_ok(&t, n.post(&t, "/nodes/vm1/qemu/100/status/start", &[]).await).await;
     let (_, current) = n.get(&t, "/nodes/vm1/qemu/100/status/current").await;
     let pid = current["data"]["pid"].as_u64().unwrap();
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -75,8 +69,14 @@ async fn a_guest_runs_survives_a_daemon_restart_and_is_seen_dying() {
     })
     .await;
 
+    // PVE's `vmid` task filter: this guest's tasks only.
+    let (_, tasks) = n.get(&t, "/nodes/vm1/tasks?vmid=100&source=all&limit=100").await;
+    let kinds: Vec<&str> = tasks["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"qmstart") && kinds.contains(&"qmstop") && kinds.contains(&"qmcreate"), "{kinds:?}");
+    assert!(tasks["data"].as_array().unwrap().iter().all(|e| e["id"] == "100"), "{tasks}");
+
     // Destroy takes the guest's own disk with it.
-    let log = task_ok(&n, &t, n.delete(&t, "/nodes/vm1/qemu/100").await).await;
+    let log = n.task_ok(&t, n.delete(&t, "/nodes/vm1/qemu/100").await).await;
     assert!(log.iter().any(|l| l.contains("removed local:100/vm-100-disk-0.qcow2")), "{log:?}");
     assert!(!disk.exists());
 }
@@ -101,6 +101,31 @@ async fn bad_guest_input_is_refused_before_anything_is_made() {
     let (_, list) = n.get(&t, "/nodes/vm2/qemu").await;
     assert_eq!(list["data"], serde_json::json!([]));
     assert!(!n.dir.join("local/images/100").exists(), "no volume was allocated");
+
+    // A create that fails half-way removes the volumes it made: the second disk cannot be
+    // made (its guest directory is taken by a file), so the first one goes again.
+    let trap = tempfile::tempdir().unwrap();
+    let (status, body) = n.post(&t, "/storage", &[("storage", "trap"), ("type", "dir"), ("path", trap.path().to_str().unwrap())]).await;
+    assert_eq!(status, 200, "{body}");
+    wait_data(&n, &t, "/nodes/vm2/storage/trap/status", "trap active", |d| d["active"] == 1).await;
+    std::fs::write(trap.path().join("images/102"), "not a directory").unwrap();
+    let (status, body) = n.post(&t, "/nodes/vm2/qemu", &[("vmid", "102"), ("scsi0", "local:1"), ("scsi1", "trap:1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let (exit, log) = n.wait_task(&t, body["data"].as_str().unwrap()).await;
+    assert_ne!(exit, "OK", "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("removing local:102/vm-102-disk-0.raw again: done")), "{log:?}");
+    assert!(!n.dir.join("local/images/102/vm-102-disk-0.raw").exists());
+    let (status, _) = n.get(&t, "/nodes/vm2/qemu/102/config").await;
+    assert_eq!(status, 500, "no guest was recorded");
+
+    // A guest whose disk has vanished does not start, and says which disk.
+    let created = n.post(&t, "/nodes/vm2/qemu", &[("vmid", "103"), ("memory", "64"), ("kvm", "0"), ("scsi0", "local:1")]).await;
+    n.task_ok(&t, created).await;
+    std::fs::remove_file(n.dir.join("local/images/103/vm-103-disk-0.raw")).unwrap();
+    let (status, body) = n.post(&t, "/nodes/vm2/qemu/103/status/start", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let (exit, _) = n.wait_task(&t, body["data"].as_str().unwrap()).await;
+    assert_eq!(exit, "scsi0: volume 'local:103/vm-103-disk-0.raw' does not exist");
 
     // A guest on a bridge this node lacks does not start, and says why.
     let (status, body) = n.post(&t, "/nodes/vm2/qemu", &[("vmid", "101"), ("kvm", "0"), ("memory", "64"), ("net0", "virtio,bridge=nosuchbr0")]).await;
@@ -151,4 +176,30 @@ async fn the_qm_cli_and_config_changes() {
     assert!(ok && out.contains("unused0: removed local:200/vm-200-disk-0.raw"), "{out}");
     let (ok, out) = qm(&n, &["status", "200"]);
     assert!(!ok, "{out}");
+}
+
+#[tokio::test]
+async fn onboot_guests_start_when_the_host_booted_not_when_the_daemon_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let opts = Options::named("vm4", "127.0.15.4:0");
+    let mut n = Node::spawn(&data, &opts);
+    let t = n.login().await;
+    n.task_ok(&t, n.post(&t, "/nodes/vm4/qemu", &[("vmid", "300"), ("memory", "64"), ("kvm", "0"), ("onboot", "1")]).await).await;
+    n.task_ok(&t, n.post(&t, "/nodes/vm4/qemu", &[("vmid", "301"), ("memory", "64"), ("kvm", "0")]).await).await;
+
+    // A daemon restart on the same boot starts nothing.
+    assert!(n.terminate().success());
+    let mut n = Node::spawn(&data, &opts);
+    let (_, current) = n.get(&t, "/nodes/vm4/qemu/300/status/current").await;
+    assert_eq!(current["data"]["status"], "stopped");
+
+    // The first start after a boot (the host's boot id differs from the one recorded) does.
+    assert!(n.terminate().success());
+    std::fs::write(data.join("run/boot-id"), "an-earlier-boot\n").unwrap();
+    let n = Node::spawn(&data, &opts);
+    wait_data(&n, &t, "/nodes/vm4/qemu/300/status/current", "the onboot guest running", |d| d["status"] == "running").await;
+    let (_, other) = n.get(&t, "/nodes/vm4/qemu/301/status/current").await;
+    assert_eq!(other["data"]["status"], "stopped", "a guest without onboot stays off");
+    n.task_ok(&t, n.post(&t, "/nodes/vm4/qemu/300/status/stop", &[]).await).await;
 }

@@ -15,21 +15,7 @@ pub const LOCAL: &str = "local";
 pub const NFS_VERSIONS: &[&str] = &["3"];
 
 pub fn default_local() -> StorageConfig {
-    StorageConfig {
-        storage: StorageId::parse(LOCAL).expect("constant id"),
-        kind: StorageType::Dir,
-        content: "backup,images,iso,vztmpl".into(),
-        path: None,
-        server: None,
-        export: None,
-        options: None,
-        nodes: None,
-        disable: false,
-        shared: false,
-        prune_backups: None,
-        format: None,
-        digest: None,
-    }
+    StorageConfig::new(StorageId::parse(LOCAL).expect("constant id"), StorageType::Dir, "backup,images,iso,vztmpl")
 }
 
 /// Parameters of `POST /storage` and `PUT /storage/{storage}`, as text.
@@ -70,21 +56,7 @@ pub fn build_new(p: &StorageParams) -> Result<StorageConfig, FieldErrors> {
         }
     };
     let Some(id) = id else { return Err(errors) };
-    let mut config = StorageConfig {
-        storage: id.clone(),
-        kind,
-        content: "images".into(),
-        path: None,
-        server: None,
-        export: None,
-        options: None,
-        nodes: None,
-        disable: false,
-        shared: false,
-        prune_backups: None,
-        format: None,
-        digest: None,
-    };
+    let mut config = StorageConfig::new(id.clone(), kind, "images");
     match kind {
         StorageType::Nfs => {
             require(&mut errors, "server", &p.server, check_server).map(|s| config.server = Some(s));

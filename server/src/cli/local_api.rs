@@ -46,38 +46,28 @@ impl LocalApi {
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, String)]) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("Cookie", format!("PVEAuthCookie={}", self.ticket))
-            .header("CSRFPreventionToken", &self.csrf)
-            .form(form)
-            .send()
-            .await?;
-        pve_data(response).await
+        self.write(reqwest::Method::POST, path, form).await
     }
 
     pub async fn put(&self, path: &str, form: &[(&str, String)]) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .put(format!("{}{path}", self.base))
-            .header("Cookie", format!("PVEAuthCookie={}", self.ticket))
-            .header("CSRFPreventionToken", &self.csrf)
-            .form(form)
-            .send()
-            .await?;
-        pve_data(response).await
+        self.write(reqwest::Method::PUT, path, form).await
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        let response = self
+        self.write(reqwest::Method::DELETE, path, &[]).await
+    }
+
+    /// A write with the ticket and its CSRF token.
+    async fn write(&self, method: reqwest::Method, path: &str, form: &[(&str, String)]) -> anyhow::Result<Value> {
+        let mut request = self
             .client
-            .delete(format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .header("Cookie", format!("PVEAuthCookie={}", self.ticket))
-            .header("CSRFPreventionToken", &self.csrf)
-            .send()
-            .await?;
-        pve_data(response).await
+            .header("CSRFPreventionToken", &self.csrf);
+        if method != reqwest::Method::DELETE {
+            request = request.form(form);
+        }
+        pve_data(request.send().await?).await
     }
 
     /// Print a task's log as it grows; `Ok` if it ended with `TASK OK`.

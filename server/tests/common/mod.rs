@@ -200,6 +200,15 @@ impl Endpoint {
         }
     }
 
+    /// A task-starting call's answer: assert it started and ended OK; the task's log.
+    pub async fn task_ok(&self, t: &Ticket, answer: (u16, serde_json::Value)) -> Vec<String> {
+        let (status, body) = answer;
+        assert_eq!(status, 200, "{body}");
+        let (exit, log) = self.wait_task(t, body["data"].as_str().unwrap()).await;
+        assert_eq!(exit, "OK", "{log:?}");
+        log
+    }
+
     /// The raw HTTP/1.1 status line of a request (reqwest hides custom reason phrases).
     pub async fn status_line(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -121,7 +121,7 @@ async fn guests(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<Cluster
             mem: Some(mem),
             cpu: Some(cpu),
             disk: Some(0),
-            maxdisk: Some(0),
+            maxdisk: Some(record.boot_disk_bytes()),
             uptime: Some(uptime),
             node: Some(record.node),
             ..Default::default()

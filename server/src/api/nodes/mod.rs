@@ -67,6 +67,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{node}/qemu", get(qemu::list).post(qemu::create))
         .route("/{node}/qemu/{vmid}", get(qemu::index).delete(qemu::destroy))
         .route("/{node}/qemu/{vmid}/config", get(qemu::config).put(qemu::update_config).post(qemu::update_config))
+        .route("/{node}/qemu/{vmid}/rrddata", get(rrddata::guest_rrddata))
         .route("/{node}/qemu/{vmid}/migrate", get(qemu::migrate::preconditions).post(qemu::migrate::migrate))
         .route("/{node}/qemu/{vmid}/status", get(qemu::status::index))
         .route("/{node}/qemu/{vmid}/status/current", get(qemu::status::current))

@@ -23,6 +23,16 @@ struct Query {
     cf: Option<String>,
 }
 
+/// `GET /nodes/{node}/qemu/{vmid}/rrddata` (VM.Audit): the guest's samples of the last hour.
+pub async fn guest_rrddata(auth: Authenticated, State(state): State<AppState>, Path((node, vmid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
+    let _query: Query = params.check(SCHEMA)?;
+    super::local_node(&state, &node)?;
+    let vmid = super::qemu::vmid_of(&vmid)?;
+    auth.require(Privilege::VmAudit, &format!("/vms/{vmid}"))?;
+    crate::guests::get_on(&state.db, vmid, state.node.as_str()).await?;
+    Ok(crate::api::data(state.vms.history(vmid)))
+}
+
 pub async fn get_rrddata(auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>, params: RawParams) -> ApiResult<Json<Value>> {
     let _query: Query = params.check(SCHEMA)?;
     super::local_node(&state, &node)?;

@@ -42,7 +42,6 @@ const LIST_SCHEMA: &[Prop] = &[
 ];
 
 #[derive(Deserialize)]
-#[allow(dead_code)] // vmid filters guest tasks, which do not exist yet
 struct ListQuery {
     start: Option<i64>,
     limit: Option<i64>,
@@ -62,6 +61,8 @@ impl ListQuery {
         let ok = t.status.as_deref() == Some("OK");
         self.userfilter.as_ref().is_none_or(|u| t.user.contains(u.as_str()))
             && self.typefilter.as_ref().is_none_or(|k| &t.kind == k)
+            // Guest tasks carry the VMID as their id (PVE's `vmid` filter).
+            && self.vmid.is_none_or(|v| t.id == v.to_string())
             && !(self.errors == Some(true) && (ok || running))
             && match self.source.as_deref() {
                 Some("active") => running,

@@ -147,7 +147,7 @@ pub async fn list(auth: Authenticated, State(state): State<AppState>, Path(node)
             cpus: record.cpus(),
             maxmem: record.memory_bytes(),
             mem: live["mem"].as_u64().unwrap_or(0),
-            maxdisk: 0,
+            maxdisk: record.boot_disk_bytes(),
             disk: 0,
             uptime: live["uptime"].as_u64().unwrap_or(0),
             cpu: live["cpu"].as_f64().unwrap_or(0.0),
@@ -342,7 +342,7 @@ pub async fn index(auth: Authenticated, State(state): State<AppState>, Path((nod
     let vmid = vmid_of(&vmid)?;
     auth.require(Privilege::VmAudit, &format!("/vms/{vmid}"))?;
     guests::get_on(&state.db, vmid, state.node.as_str()).await?;
-    Ok(crate::api::listing("subdir", &["config", "status"]))
+    Ok(crate::api::listing("subdir", &["config", "migrate", "rrddata", "status"]))
 }
 
 /// `GET /nodes/{node}/qemu/{vmid}/config`: the configuration and its digest.

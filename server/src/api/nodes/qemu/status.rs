@@ -48,7 +48,7 @@ pub fn live(state: &AppState, vmid: Vmid, record: &GuestRecord) -> Value {
         "cpus": record.cpus(),
         "maxmem": record.memory_bytes(),
         "mem": stats.map_or(0, |s| s.rss),
-        "maxdisk": 0,
+        "maxdisk": record.boot_disk_bytes(),
         "disk": 0,
         "cpu": pid.map_or(0.0, |p| state.vms.cpu_fraction(vmid, p, record.cpus())),
         "uptime": stats.map_or(0, |s| s.uptime),
