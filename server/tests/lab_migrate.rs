@@ -134,4 +134,12 @@ async fn guests_migrate_live_and_offline_on_shared_storage() {
     assert_eq!(status, 500, "{body}");
     assert!(body["message"].as_str().unwrap().contains("local disks virtio0 (local:101/vm-101-disk-0.raw)"), "{body}");
     n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu/100/status/stop", &[]).await).await;
+
+    // Nor does anything go to a node that is down: the preconditions say why.
+    lab.sh(&["poweroff", "n2"]);
+    wait_data(n1, &t, "/cluster/status", "n2 offline", |d| d.as_array().unwrap().iter().any(|e| e["name"] == "n2" && e["online"] == 0)).await;
+    let (_, pre) = n1.get(&t, "/nodes/n1/qemu/100/migrate").await;
+    assert_eq!(pre["data"]["not_allowed_nodes"]["n2"]["reason"], "node is offline", "{pre}");
+    let (status, body) = n1.post(&t, "/nodes/n1/qemu/100/migrate", &[("target", "n2")]).await;
+    assert_eq!((status, body["message"].as_str()), (500, Some("can't migrate VM 100 to node 'n2': node is offline\n")));
 }

@@ -203,3 +203,46 @@ async fn onboot_guests_start_when_the_host_booted_not_when_the_daemon_restarts()
     assert_eq!(other["data"]["status"], "stopped", "a guest without onboot stays off");
     n.task_ok(&t, n.post(&t, "/nodes/vm4/qemu/300/status/stop", &[]).await).await;
 }
+
+/// The test guest (lab/mkguest.sh; scripts/bootstrap.sh --test builds it into the cache).
+fn guest_args() -> String {
+    let cache = std::env::var("CORRAL_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/corral"));
+    let dir = cache.join("guest");
+    assert!(dir.join("vmlinuz").is_file(), "no test guest in {} (scripts/bootstrap.sh --test builds it)", dir.display());
+    format!("-kernel {0}/vmlinuz -initrd {0}/initrd.gz -append console=ttyS0", dir.display())
+}
+
+async fn wait_for_text(path: &std::path::Path, what: &str, times: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(path).unwrap_or_default().matches(what).count() < times {
+        assert!(std::time::Instant::now() < deadline, "no {what:?} in {}", path.display());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_linux_guest_reboots_and_shuts_down_through_acpi() {
+    let n = Node::start_with(Options::named("vm5", "127.0.15.5:0"));
+    let t = n.login().await;
+    let args = guest_args();
+    let created = n.post(&t, "/nodes/vm5/qemu", &[("vmid", "500"), ("memory", "128"), ("kvm", "0"), ("serial0", "socket"), ("args", &args), ("start", "1")]).await;
+    n.task_ok(&t, created).await;
+    let serial = n.dir.join("run/qemu/500.serial.log");
+    wait_for_text(&serial, "GUEST-READY", 1).await;
+    let (_, before) = n.get(&t, "/nodes/vm5/qemu/500/status/current").await;
+
+    // Reboot: powered off through ACPI, then started again (a new QEMU, a new boot).
+    let log = n.task_ok(&t, n.post(&t, "/nodes/vm5/qemu/500/status/reboot", &[]).await).await;
+    assert!(log.iter().any(|l| l.contains("started again")), "{log:?}");
+    wait_for_text(&serial, "GUEST-READY", 1).await;
+    let (_, after) = n.get(&t, "/nodes/vm5/qemu/500/status/current").await;
+    assert_ne!(before["data"]["pid"], after["data"]["pid"], "a new QEMU after the reboot");
+
+    // Shutdown: the guest powers itself off; corral reports it stopped, nothing was killed.
+    n.task_ok(&t, n.post(&t, "/nodes/vm5/qemu/500/status/shutdown", &[("timeout", "60")]).await).await;
+    assert!(std::fs::read_to_string(&serial).unwrap().contains("ACPI power button: powering off"));
+    let (_, current) = n.get(&t, "/nodes/vm5/qemu/500/status/current").await;
+    assert_eq!(current["data"]["status"], "stopped");
+    let (_, clog) = n.get(&t, "/cluster/log?max=20").await;
+    assert!(!clog.to_string().contains("VM 500 stopped: its QEMU process"), "a requested shutdown is not reported as a crash: {clog}");
+}
