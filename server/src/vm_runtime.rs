@@ -23,8 +23,9 @@ pub struct VmRuntime {
     pub run: RunDir,
     /// Guests this daemon watches, with the pid it watches (to tell a restart from a death).
     watched: Mutex<BTreeMap<u32, u32>>,
-    /// Guests being stopped on purpose right now: their exit is not news.
-    stopping: Mutex<std::collections::BTreeSet<u32>>,
+    /// QEMU pids asked to end (stop, shutdown, reboot, migrated away): their exit is not news.
+    /// The watcher of that pid takes it out again.
+    expected_exits: Mutex<std::collections::BTreeSet<u32>>,
     /// The last CPU reading per guest (when, CPU seconds), for usage between two readings.
     cpu: Mutex<BTreeMap<u32, (std::time::Instant, f64)>>,
     /// The last hour of samples per guest that ran here (what the guest's graph plots).
@@ -33,7 +34,7 @@ pub struct VmRuntime {
 
 impl VmRuntime {
     pub fn new(run: RunDir) -> Self {
-        Self { run, watched: Mutex::default(), stopping: Mutex::default(), cpu: Mutex::default(), history: Mutex::default() }
+        Self { run, watched: Mutex::default(), expected_exits: Mutex::default(), cpu: Mutex::default(), history: Mutex::default() }
     }
 
     /// The guest's samples of the last hour, oldest first.
@@ -69,13 +70,17 @@ impl VmRuntime {
         self.pid(vmid).is_some()
     }
 
-    fn set_stopping(&self, vmid: Vmid, on: bool) {
-        let mut set = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
-        if on {
-            set.insert(vmid.get());
-        } else {
-            set.remove(&vmid.get());
+    /// The guest's QEMU is about to be asked to end: its exit is expected. Marked before the
+    /// request, so the watcher (which may see the exit before the request returns) knows.
+    fn expect_exit(&self, vmid: Vmid) {
+        if let Some(pid) = self.pid(vmid) {
+            self.expected_exits.lock().unwrap_or_else(|p| p.into_inner()).insert(pid);
         }
+    }
+
+    /// Whether `pid`'s exit was asked for (and forget it either way).
+    fn exit_was_expected(&self, pid: u32) -> bool {
+        self.expected_exits.lock().unwrap_or_else(|p| p.into_inner()).remove(&pid)
     }
 }
 
@@ -173,17 +178,19 @@ pub async fn start_incoming(state: &AppState, vmid: Vmid, record: &GuestRecord) 
 }
 
 pub async fn stop(state: &AppState, vmid: Vmid) -> Result<(), QemuError> {
-    state.vms.set_stopping(vmid, true);
+    state.vms.expect_exit(vmid);
     let result = process::stop(&state.vms.run, vmid.get()).await;
-    state.vms.set_stopping(vmid, false);
     let _ = state.events.send(Event::Resources);
     result
 }
 
 pub async fn shutdown(state: &AppState, vmid: Vmid, timeout: std::time::Duration) -> Result<(), QemuError> {
-    state.vms.set_stopping(vmid, true);
+    state.vms.expect_exit(vmid);
     let result = process::shutdown(&state.vms.run, vmid.get(), timeout).await;
-    state.vms.set_stopping(vmid, false);
+    if let (Err(_), Some(pid)) = (&result, state.vms.pid(vmid)) {
+        // The guest did not go: a later exit of this QEMU would be news again.
+        state.vms.exit_was_expected(pid);
+    }
     let _ = state.events.send(Event::Resources);
     result
 }
@@ -210,7 +217,7 @@ fn watch(state: &AppState, vmid: Vmid, pid: u32) {
             }
             watched.get(&vmid.get()).copied()
         };
-        let on_purpose = state.vms.stopping.lock().unwrap_or_else(|p| p.into_inner()).contains(&vmid.get());
+        let on_purpose = state.vms.exit_was_expected(pid);
         if current.is_none() && !on_purpose {
             tracing::warn!(%vmid, pid, "QEMU exited");
             crate::cluster_log::append(&state, crate::cluster_log::PRI_WARNING, "qemu", "root@pam", &format!("VM {vmid} stopped: its QEMU process (pid {pid}) exited")).await;
