@@ -75,10 +75,14 @@ async fn a_guest_runs_survives_a_daemon_restart_and_is_seen_dying() {
     assert!(kinds.contains(&"qmstart") && kinds.contains(&"qmstop") && kinds.contains(&"qmcreate"), "{kinds:?}");
     assert!(tasks["data"].as_array().unwrap().iter().all(|e| e["id"] == "100"), "{tasks}");
 
-    // Destroy takes the guest's own disk with it.
-    let log = n.task_ok(&t, n.delete(&t, "/nodes/vm1/qemu/100").await).await;
+    // Destroy takes the guest's own disk with it, and with destroy-unreferenced-disks also an
+    // image of its VMID that no configuration names.
+    let (status, body) = n.post(&t, "/nodes/vm1/storage/local/content", &[("vmid", "100"), ("filename", "vm-100-disk-7.raw"), ("size", "1M")]).await;
+    assert_eq!(status, 200, "{body}");
+    let log = n.task_ok(&t, n.delete(&t, "/nodes/vm1/qemu/100?destroy-unreferenced-disks=1").await).await;
     assert!(log.iter().any(|l| l.contains("removed local:100/vm-100-disk-0.qcow2")), "{log:?}");
-    assert!(!disk.exists());
+    assert!(log.iter().any(|l| l == "removed unreferenced disk local:100/vm-100-disk-7.raw"), "{log:?}");
+    assert!(!disk.exists() && !data.join("local/images/100").exists());
 }
 
 #[tokio::test]
@@ -237,6 +241,12 @@ async fn a_linux_guest_reboots_and_shuts_down_through_acpi() {
     wait_for_text(&serial, "GUEST-READY", 1).await;
     let (_, after) = n.get(&t, "/nodes/vm5/qemu/500/status/current").await;
     assert_ne!(before["data"]["pid"], after["data"]["pid"], "a new QEMU after the reboot");
+
+    // Reset: the same QEMU, the guest boots again (its serial log goes on in the same file).
+    n.task_ok(&t, n.post(&t, "/nodes/vm5/qemu/500/status/reset", &[]).await).await;
+    wait_for_text(&serial, "GUEST-READY", 2).await;
+    let (_, reset) = n.get(&t, "/nodes/vm5/qemu/500/status/current").await;
+    assert_eq!(reset["data"]["pid"], after["data"]["pid"], "a reset keeps the QEMU process");
 
     // Shutdown: the guest powers itself off; corral reports it stopped, nothing was killed.
     n.task_ok(&t, n.post(&t, "/nodes/vm5/qemu/500/status/shutdown", &[("timeout", "60")]).await).await;

@@ -233,6 +233,29 @@ pub async fn create(auth: Authenticated, State(state): State<AppState>, Path(nod
     Ok(crate::api::data(upid.to_string()))
 }
 
+/// PVE's `destroy-unreferenced-disks`: images of this VMID on every enabled storage this node
+/// uses that no configuration names (left over from an earlier guest with the same id).
+async fn remove_unreferenced(state: &AppState, log: &crate::tasks::TaskLog, vmid: Vmid) {
+    let Ok(storages) = crate::storage::list(&state.db).await else { return };
+    for config in storages.into_iter().filter(|c| !c.disable && c.applies_to(state.node.as_str()) && c.content_set().contains(&corral_api_types::storage::ContentType::Images)) {
+        let backend = state.storage.registry.backend(&config);
+        let volumes = match backend.list(&config, Some(corral_api_types::storage::ContentType::Images), Some(vmid)).await {
+            Ok(v) => v,
+            Err(err) => {
+                log.line(format!("storage '{}': cannot look for leftover disks: {err}", config.storage)).await;
+                continue;
+            }
+        };
+        for volume in volumes {
+            let Ok(id) = corral_storage::VolumeId::parse(&volume.volid) else { continue };
+            match backend.free(&id.name).await {
+                Ok(()) => log.line(format!("removed unreferenced disk {}", volume.volid)).await,
+                Err(err) => log.line(format!("could not remove {}: {err}", volume.volid)).await,
+            }
+        }
+    }
+}
+
 /// `4G`, or `512M` for sizes that are not whole GiB (PVE's `size=` option).
 fn size_text(bytes: u64) -> String {
     if bytes % (1 << 30) == 0 {
@@ -453,7 +476,12 @@ fn config_value(key: &str, value: &str) -> Value {
 
 /// `DELETE /nodes/{node}/qemu/{vmid}`: remove the guest (task `qmdestroy`; VM.Allocate).
 pub async fn destroy(auth: Authenticated, State(state): State<AppState>, Path((node, vmid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
-    params.check::<serde::de::IgnoredAny>(&[optional("purge", Kind::Bool), optional("destroy-unreferenced-disks", Kind::Bool), optional("skiplock", Kind::Bool)])?;
+    #[derive(Deserialize)]
+    struct DestroyParams {
+        #[serde(rename = "destroy-unreferenced-disks")]
+        unreferenced: Option<bool>,
+    }
+    let p: DestroyParams = params.check(&[optional("purge", Kind::Bool), optional("destroy-unreferenced-disks", Kind::Bool), optional("skiplock", Kind::Bool)])?;
     local_node(&state, &node)?;
     let vmid = vmid_of(&vmid)?;
     auth.require(Privilege::VmAllocate, &format!("/vms/{vmid}"))?;
@@ -482,6 +510,9 @@ pub async fn destroy(auth: Authenticated, State(state): State<AppState>, Path((n
                     Ok(()) => log.line(format!("{key}: removed {volume}")).await,
                     Err(why) => log.line(format!("{key}: could not remove {volume}: {why}")).await,
                 }
+            }
+            if p.unreferenced.unwrap_or(false) {
+                remove_unreferenced(&task_state, &log, vmid).await;
             }
             Ok(())
         })
