@@ -156,6 +156,37 @@ fn parse_json(bytes: &[u8], into: &mut BTreeMap<String, String>) -> Result<(), A
     }
 }
 
+/// How much of an oversized body is read and thrown away before the 413 goes out, so that a
+/// client still sending it gets the answer instead of a broken pipe; beyond it the connection
+/// is closed. Bounded in bytes and in time.
+const MAX_DRAIN_BYTES: usize = 1024 * 1024;
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The body, at most [`MAX_BODY_BYTES`]; 413 beyond that (after draining a bounded amount).
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    use futures::StreamExt;
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"));
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "error reading the request body"))?;
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            // Over the limit: throw away what follows, for a while, then answer.
+            let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+            let mut drained = chunk.len();
+            while drained <= MAX_DRAIN_BYTES {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(Ok(more))) => drained += more.len(),
+                    _ => break,
+                }
+            }
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 impl<S: Send + Sync> FromRequest<S> for RawParams {
     type Rejection = ApiError;
 
@@ -172,9 +203,7 @@ impl<S: Send + Sync> FromRequest<S> for RawParams {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json"));
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"))
-        })?;
+        let bytes = read_body(req.into_body()).await?;
         if is_json {
             parse_json(&bytes, &mut params)?;
         } else {
