@@ -10,13 +10,21 @@ pub struct NodeListEntry {
     #[serde(rename = "type")]
     pub kind: String,
     pub status: String,
-    pub cpu: f64,
-    pub maxcpu: u32,
-    pub mem: u64,
-    pub maxmem: u64,
-    pub disk: u64,
-    pub maxdisk: u64,
-    pub uptime: u64,
+    /// Usage figures: absent for a node that is offline (PVE omits them too).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maxcpu: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mem: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maxmem: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub disk: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maxdisk: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub uptime: Option<u64>,
     pub level: String,
     pub ssl_fingerprint: String,
 }

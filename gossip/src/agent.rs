@@ -34,6 +34,11 @@ pub struct NodeStatus {
     pub storages: Vec<StorageUsage>,
     /// VMIDs of the guests running on the node.
     pub running: Vec<u32>,
+    /// CPU use (0..1 of all CPUs) as of the node's last sample, its CPU count, memory used and total.
+    pub cpu: f64,
+    pub maxcpu: u32,
+    pub mem: u64,
+    pub maxmem: u64,
 }
 
 /// One storage as a node last found it.

@@ -16,7 +16,7 @@ async fn member(name: &str, authkey: &[u8]) -> Gossip {
         node: name.into(),
         bind: "127.0.0.1:0".parse().unwrap(),
         authkey: authkey.to_vec(),
-        status: NodeStatus { version: format!("{name}-version"), load: 0.5, uptime: 1, epoch: 0, storages: Vec::new(), running: Vec::new() },
+        status: NodeStatus { version: format!("{name}-version"), load: 0.5, uptime: 1, epoch: 0, storages: Vec::new(), running: Vec::new(), cpu: 0.0, maxcpu: 1, mem: 0, maxmem: 0 },
     })
     .await
     .unwrap()

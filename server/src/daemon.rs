@@ -155,7 +155,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let gossip_port = if config.gossip_port == 0 { bound.port() } else { config.gossip_port };
     let liveness = Arc::new(crate::cluster::liveness::Liveness::new(gossip_port));
-    tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string()));
+    tokio::spawn(liveness.clone().run(db.clone(), config.node.to_string(), stats.clone()));
     let storage = Arc::new(crate::storage::monitor::StorageMonitor::new(corral_storage::Registry::new(
         config.node.as_str(),
         config.data_dir.join("local"),

@@ -26,6 +26,17 @@ async fn gossip_reports_peers_drops_strangers_and_sees_power_loss() {
     assert_eq!(g1_gossip.ip().to_string(), "127.0.7.1", "gossip listens on the link 0 address");
     let (_, resources) = nodes[1].get(&t, "/cluster/resources?type=node").await;
     assert!(resources["data"].as_array().unwrap().iter().all(|r| r["uptime"].as_u64().is_some()), "{resources}");
+    // `GET /nodes` lists every member (proxmoxer's `nodes.get()`), each with its certificate and
+    // the usage figures it publishes.
+    let listed = wait_data(&nodes[1], &t, "/nodes", "every member with its usage", |d| {
+        d.as_array().is_some_and(|l| l.len() == 3 && l.iter().all(|n| n["status"] == "online" && n["maxmem"].as_u64().unwrap_or(0) > 0 && n["maxcpu"].as_u64().unwrap_or(0) > 0))
+    })
+    .await;
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|n| n["node"].as_str().unwrap()).collect();
+    assert_eq!(names, ["g1", "g2", "g3"]);
+    for (node, entry) in nodes.iter().zip(listed.as_array().unwrap()) {
+        assert_eq!(entry["ssl_fingerprint"].as_str(), Some(node.fingerprint.as_str()));
+    }
 
     // Garbage, another cluster's sealed datagrams, and a flipped bit: dropped and counted.
     let before = wait_data(&nodes[0], &t, "/cluster/gossip", "every member alive", all_alive).await["counters"].clone();
@@ -56,6 +67,10 @@ async fn gossip_reports_peers_drops_strangers_and_sees_power_loss() {
         .await;
         wait_data(node, &t, "/cluster/resources?type=node", "g1 offline in the resource tree", |d| {
             d.as_array().is_some_and(|l| l.iter().any(|r| r["node"] == "g1" && r["status"] == "offline"))
+        })
+        .await;
+        wait_data(node, &t, "/nodes", "g1 offline in the node list", |d| {
+            d.as_array().is_some_and(|l| l.iter().any(|n| n["node"] == "g1" && n["status"] == "offline" && n.get("mem").is_none()))
         })
         .await;
     }

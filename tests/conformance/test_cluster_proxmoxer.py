@@ -48,6 +48,8 @@ def test_create_join_and_read_the_cluster(three_nodes):
     assert cluster["name"] == "pxcluster"
     assert cluster["nodes"] == 3
     assert sorted(e["name"] for e in status if e["type"] == "node") == ["pc1", "pc2", "pc3"]
+    # A script iterating nodes.get() sees every member, as on PVE.
+    assert [n["node"] for n in p1.nodes.get()] == ["pc1", "pc2", "pc3"]
 
     # Node-scoped calls go to the named node, whichever node was asked.
     tasks = p1.nodes("pc3").tasks.get()

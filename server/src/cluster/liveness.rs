@@ -32,6 +32,8 @@ pub struct Liveness {
     storages: Mutex<Vec<StorageUsage>>,
     /// The guests running here, as the guest runtime last published them.
     running: Mutex<Vec<u32>>,
+    /// This node's CPU and memory use, as its last status sample says.
+    usage: Mutex<(f64, u32, u64, u64)>,
 }
 
 /// Running guests one status may carry (5 bytes each at most): a status probe must fit one datagram.
@@ -42,7 +44,7 @@ const STORAGE_ID_BUDGET: usize = 512;
 
 impl Liveness {
     pub fn new(port: u16) -> Self {
-        Self { port, epoch: Default::default(), member: Mutex::new(None), storages: Mutex::default(), running: Mutex::default() }
+        Self { port, epoch: Default::default(), member: Mutex::new(None), storages: Mutex::default(), running: Mutex::default(), usage: Mutex::default() }
     }
 
     fn member(&self) -> std::sync::MutexGuard<'_, Option<Gossip>> {
@@ -72,6 +74,7 @@ impl Liveness {
 
     /// What this node publishes about itself.
     pub fn status(&self) -> NodeStatus {
+        let usage = *self.usage.lock().unwrap_or_else(|p| p.into_inner());
         NodeStatus {
             version: env!("CARGO_PKG_VERSION").into(),
             load: crate::host::proc_stats::read_loadavg()[0],
@@ -79,6 +82,10 @@ impl Liveness {
             epoch: self.epoch.load(std::sync::atomic::Ordering::Relaxed),
             storages: self.storages.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             running: self.running.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            cpu: usage.0,
+            maxcpu: usage.1,
+            mem: usage.2,
+            maxmem: usage.3,
         }
     }
 
@@ -100,12 +107,14 @@ impl Liveness {
         *self.storages.lock().unwrap_or_else(|p| p.into_inner()) = storages;
     }
 
-    pub async fn run(self: std::sync::Arc<Self>, db: SqlitePool, me: String) {
+    pub async fn run(self: std::sync::Arc<Self>, db: SqlitePool, me: String, stats: std::sync::Arc<crate::node_stats::NodeStats>) {
         let mut ticker = tokio::time::interval(SYNC_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_error = String::new();
         loop {
             ticker.tick().await;
+            let s = stats.status();
+            *self.usage.lock().unwrap_or_else(|p| p.into_inner()) = (s.cpu, s.cpuinfo.cpus, s.memory.used, s.memory.total);
             if let Err(err) = self.sync(&db, &me).await {
                 let text = format!("{err:#}");
                 if text != last_error {

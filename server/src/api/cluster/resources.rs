@@ -55,33 +55,35 @@ pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, p
     Ok(crate::api::data(out))
 }
 
-/// The other members of the cluster: online or offline as gossip sees them, with the uptime
-/// their gossip status carries (their load figures come from the node itself, through
-/// `/nodes/{node}/status`).
+/// The other members of the cluster: online or offline as gossip sees them, with the uptime,
+/// CPU and memory figures their gossip status carries.
 async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<ClusterResource>> {
     let Some(config) = crate::cluster::ClusterConfig::load(&state.db).await? else { return Ok(Vec::new()) };
     let online = state.liveness.online(state.node.as_str());
     let peers = state.liveness.peers();
-    let uptime = |name: &str| peers.iter().find(|p| p.node == name && p.alive).and_then(|p| p.status.as_ref()).map(|s| s.uptime);
+    let seen = |name: &str| peers.iter().find(|p| p.node == name && p.alive).and_then(|p| p.status.clone());
     Ok(config
         .nodes
         .iter()
         .filter(|n| n.name != state.node.as_str())
         .filter(|n| auth.require(Privilege::SysAudit, &format!("/nodes/{}", n.name)).is_ok())
-        .map(|n| ClusterResource {
-            id: format!("node/{}", n.name),
-            kind: "node".into(),
-            node: Some(n.name.clone()),
-            status: if online.contains(&n.name) { "online" } else { "offline" }.into(),
-            cpu: None,
-            maxcpu: None,
-            mem: None,
-            maxmem: None,
-            disk: None,
-            maxdisk: None,
-            uptime: uptime(&n.name),
-            level: Some(String::new()),
-            ..Default::default()
+        .map(|n| {
+            let s = seen(&n.name);
+            ClusterResource {
+                id: format!("node/{}", n.name),
+                kind: "node".into(),
+                node: Some(n.name.clone()),
+                status: if online.contains(&n.name) { "online" } else { "offline" }.into(),
+                cpu: s.as_ref().map(|s| s.cpu),
+                maxcpu: s.as_ref().map(|s| s.maxcpu),
+                mem: s.as_ref().map(|s| s.mem),
+                maxmem: s.as_ref().map(|s| s.maxmem),
+                disk: None,
+                maxdisk: None,
+                uptime: s.as_ref().map(|s| s.uptime),
+                level: Some(String::new()),
+                ..Default::default()
+            }
         })
         .collect())
 }

@@ -30,26 +30,51 @@ pub fn local_node(state: &AppState, node: &str) -> ApiResult<()> {
     }
 }
 
-/// `GET /nodes`: Sys.Audit on `/nodes/{node}` per listed node.
+/// `GET /nodes`: every member (Sys.Audit on `/nodes/{node}` per node), online or offline as
+/// gossip sees them, with the usage figures each online peer publishes; this node's own from
+/// its samples.
 async fn list(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
     params.check::<serde::de::IgnoredAny>(&[])?;
-    auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node))?;
     let status = state.stats.status();
-    Ok(super::data(vec![NodeListEntry {
+    let mut out = vec![NodeListEntry {
         node: state.node.to_string(),
         id: format!("node/{}", state.node),
         kind: "node".into(),
         status: "online".into(),
-        cpu: status.cpu,
-        maxcpu: status.cpuinfo.cpus,
-        mem: status.memory.used,
-        maxmem: status.memory.total,
-        disk: status.rootfs.used,
-        maxdisk: status.rootfs.total,
-        uptime: status.uptime,
+        cpu: Some(status.cpu),
+        maxcpu: Some(status.cpuinfo.cpus),
+        mem: Some(status.memory.used),
+        maxmem: Some(status.memory.total),
+        disk: Some(status.rootfs.used),
+        maxdisk: Some(status.rootfs.total),
+        uptime: Some(status.uptime),
         level: String::new(),
         ssl_fingerprint: state.fingerprint.clone(),
-    }]))
+    }];
+    if let Some(config) = crate::cluster::ClusterConfig::load(&state.db).await? {
+        let peers = state.liveness.peers();
+        for node in config.nodes.iter().filter(|n| n.name != state.node.as_str()) {
+            let seen = peers.iter().find(|p| p.node == node.name && p.alive).and_then(|p| p.status.clone());
+            out.push(NodeListEntry {
+                node: node.name.clone(),
+                id: format!("node/{}", node.name),
+                kind: "node".into(),
+                status: if seen.is_some() { "online" } else { "offline" }.into(),
+                cpu: seen.as_ref().map(|s| s.cpu),
+                maxcpu: seen.as_ref().map(|s| s.maxcpu),
+                mem: seen.as_ref().map(|s| s.mem),
+                maxmem: seen.as_ref().map(|s| s.maxmem),
+                disk: None,
+                maxdisk: None,
+                uptime: seen.as_ref().map(|s| s.uptime),
+                level: String::new(),
+                ssl_fingerprint: node.fingerprint.clone(),
+            });
+        }
+    }
+    out.retain(|n| auth.require(Privilege::SysAudit, &format!("/nodes/{}", n.node)).is_ok());
+    out.sort_by(|a, b| a.node.cmp(&b.node));
+    Ok(super::data(out))
 }
 
 async fn index(_auth: Authenticated, State(state): State<AppState>, Path(node): Path<String>) -> ApiResult<Json<Value>> {
