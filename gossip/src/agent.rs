@@ -66,7 +66,7 @@ pub struct PeerView {
     pub addr: SocketAddr,
     /// SWIM's verdict: the peer answers, directly or through another member.
     pub alive: bool,
-    /// Smoothed round trip of the status probes, in microseconds.
+    /// Median round trip of the last status probes, in microseconds.
     pub rtt_us: Option<u64>,
     pub status: Option<NodeStatus>,
 }
@@ -91,8 +91,30 @@ pub type CounterSnapshot = corral_api_types::cluster::GossipCounters;
 struct PeerState {
     addr: Option<SocketAddr>,
     alive: bool,
-    rtt_us: Option<u64>,
+    rtt: RttWindow,
     status: Option<NodeStatus>,
+}
+
+/// The last round trips to a peer; the latency shown is their median, so a few answers
+/// delayed by a busy CPU (the probe is answered by a userspace task) do not move it.
+#[derive(Default)]
+struct RttWindow(std::collections::VecDeque<u64>);
+
+impl RttWindow {
+    const SAMPLES: usize = 9;
+
+    fn push(&mut self, sample_us: u64) {
+        if self.0.len() == Self::SAMPLES {
+            self.0.pop_front();
+        }
+        self.0.push_back(sample_us);
+    }
+
+    fn median(&self) -> Option<u64> {
+        let mut sorted: Vec<u64> = self.0.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
+    }
 }
 
 #[derive(Default)]
@@ -198,7 +220,7 @@ impl Gossip {
             .peers()
             .iter()
             .filter_map(|(name, p)| {
-                Some(PeerView { node: name.clone(), addr: p.addr?, alive: p.alive, rtt_us: p.rtt_us, status: p.status.clone() })
+                Some(PeerView { node: name.clone(), addr: p.addr?, alive: p.alive, rtt_us: p.rtt.median(), status: p.status.clone() })
             })
             .collect()
     }
@@ -352,10 +374,7 @@ impl Agent {
         let Some(entry) = table.get_mut(peer) else { return };
         entry.status = Some(status);
         if let Some(rtt) = rtt {
-            let sample = rtt.as_micros() as u64;
-            // Smoothed like TCP's SRTT (1/4 weight for the new sample) so one slow answer
-            // does not flap the latency warning.
-            entry.rtt_us = Some(entry.rtt_us.map_or(sample, |old| (old * 3 + sample) / 4));
+            entry.rtt.push(rtt.as_micros() as u64);
         }
     }
 
@@ -416,5 +435,24 @@ impl Agent {
         if let Some(entry) = self.shared.peers().get_mut(node) {
             entry.alive = alive;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RttWindow;
+
+    #[test]
+    fn latency_is_the_median_of_recent_probes() {
+        let mut w = RttWindow::default();
+        assert_eq!(w.median(), None);
+        for us in [80, 90, 85, 2400, 88, 3100, 82, 86, 84] {
+            w.push(us);
+        }
+        assert_eq!(w.median(), Some(86), "two slow answers out of nine do not move it");
+        for _ in 0..9 {
+            w.push(2500);
+        }
+        assert_eq!(w.median(), Some(2500), "a link that really got slow shows as slow");
     }
 }
