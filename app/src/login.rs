@@ -4,10 +4,17 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-/// Only same-site paths are valid targets after login.
+/// Only same-site paths are valid targets after login. Browsers read `/\host` like `//host`
+/// (another site), so backslashes, control characters and whitespace are refused outright.
 pub fn safe_next(next: Option<String>) -> String {
+    let same_site = |n: &str| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.starts_with("/login")
+            && !n.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login") => n,
+        Some(n) if same_site(&n) => n,
         _ => "/datacenter/summary".into(),
     }
 }
@@ -78,6 +85,9 @@ mod tests {
         assert_eq!(safe_next(Some("/node/a/summary".into())), "/node/a/summary");
         assert_eq!(safe_next(Some("//evil.example/".into())), "/datacenter/summary");
         assert_eq!(safe_next(Some("https://x".into())), "/datacenter/summary");
+        assert_eq!(safe_next(Some("/\\evil.example".into())), "/datacenter/summary");
+        assert_eq!(safe_next(Some("/%5Cevil".into())), "/%5Cevil", "percent-encoded stays a path");
+        assert_eq!(safe_next(Some("/\t/evil.example".into())), "/datacenter/summary");
         assert_eq!(safe_next(None), "/datacenter/summary");
     }
 }

@@ -50,6 +50,13 @@ test('a deep link survives the login round trip, and tabs change the URL', async
   await expect(page.getByTestId('node-status')).toBeVisible();
 });
 
+test('a login link cannot send the browser to another site', async ({ page }) => {
+  // Browsers read "/\\evil.example" like "//evil.example".
+  await page.goto('/login?next=%2F%5Cevil.example%2F');
+  await login(page);
+  await expect(page).toHaveURL(/^https:\/\/127\.0\.0\.1:\d+\/datacenter\/summary$/);
+});
+
 test('a wrong password is refused on the page', async ({ page }) => {
   await page.goto('/login');
   await login(page, 'not-the-password');

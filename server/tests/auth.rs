@@ -208,3 +208,57 @@ async fn successful_logins_are_in_the_cluster_log() {
     assert!(entries.iter().all(|e| e["id"].as_str().unwrap().ends_with(":testnode")));
     let _: Value = body;
 }
+
+/// Everything an SSE stream sends until `until` holds on it (or 30 s pass).
+async fn read_events(resp: reqwest::Response, until: impl Fn(&str) -> bool) -> String {
+    let mut resp = resp;
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !until(&text) && std::time::Instant::now() < deadline {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(_) => break,
+            Err(_) => {}
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_user_without_privileges_gets_none_in_cap_and_no_node_figures_in_events() {
+    use std::io::Write;
+    let node = Node::start();
+    let mut child = common::corral().args(["passwd", "--data-dir"]).arg(&node.dir).arg("bob@pve").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"bobs-secret-pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let c = node.client();
+    let (status, body) = json(c.post(node.api("/access/ticket")).form(&[("username", "bob@pve"), ("password", "bobs-secret-pw")]).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let cap = &body["data"]["cap"];
+    assert!(cap.as_object().unwrap().values().all(|v| v.as_object().is_some_and(|m| m.is_empty())), "bob holds no privilege: {cap}");
+    let bob = format!("PVEAuthCookie={}", body["data"]["ticket"].as_str().unwrap());
+    let root = node.login().await;
+    let (_, body) = json(c.post(node.api("/access/ticket")).form(&[("username", "root@pam"), ("password", common::ROOT_PASSWORD)]).send().await.unwrap()).await;
+    assert_eq!(body["data"]["cap"]["nodes"]["Sys.Audit"], 1);
+
+    // The same moment on both streams: root's carries node samples, bob's none.
+    let bob_stream = c.get(node.api("/events")).header("Cookie", bob).send().await.unwrap();
+    let root_stream = c.get(node.api("/events")).header("Cookie", root.cookie()).send().await.unwrap();
+    let bob_seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let bob_reader = tokio::spawn({
+        let seen = bob_seen.clone();
+        async move {
+            let mut stream = bob_stream;
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                seen.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+            }
+        }
+    });
+    let root_text = read_events(root_stream, |t| t.matches("event: node-sample").count() >= 2).await;
+    assert!(root_text.matches("event: node-sample").count() >= 2, "{root_text}");
+    // Bob's stream is open and answering (the keep-alive and the events he may see arrive).
+    assert!(!bob_reader.is_finished(), "bob's stream ended: {}", bob_seen.lock().unwrap());
+    bob_reader.abort();
+    let bob_text = bob_seen.lock().unwrap().clone();
+    assert!(!bob_text.contains("node-sample"), "bob saw node figures: {bob_text}");
+}

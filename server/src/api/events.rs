@@ -10,12 +10,18 @@ use futures::Stream;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Privilege};
+use crate::events::Event;
 use crate::state::AppState;
 
-pub async fn stream(_auth: Authenticated, State(state): State<AppState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let events = BroadcastStream::new(state.events.subscribe()).filter_map(|item| {
+pub async fn stream(auth: Authenticated, State(state): State<AppState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let events = BroadcastStream::new(state.events.subscribe()).filter_map(move |item| {
         let event = item.ok()?;
+        // A node's figures go only to who may audit that node; the other events carry no data
+        // (they tell a page to re-read what it may read anyway).
+        if let Event::NodeSample { node, .. } = &event {
+            auth.require(Privilege::SysAudit, &format!("/nodes/{node}")).ok()?;
+        }
         let payload = serde_json::to_string(&event).ok()?;
         Some(Ok(SseEvent::default().event(event.name()).data(payload)))
     });

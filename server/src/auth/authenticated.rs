@@ -147,7 +147,7 @@ impl FromRequestParts<AppState> for Authenticated {
             let userid = Userid::parse(&login.userid).map_err(|_| ApiError::unauthorized("No ticket"))?;
             if needs_csrf(&parts.method) {
                 let sent = parts.headers.get("CSRFPreventionToken").and_then(|v| v.to_str().ok()).unwrap_or_default();
-                if sent != login.csrf {
+                if !super::keys::same_secret(&state.keys().csrf, sent, &login.csrf) {
                     return Err(ApiError::unauthorized("Permission check failed - invalid csrf token"));
                 }
             }

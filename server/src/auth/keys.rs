@@ -53,6 +53,12 @@ pub(crate) fn sign(key: &hmac::Key, data: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(hmac::sign(key, data.as_bytes()).as_ref())
 }
 
+/// Whether two secrets are equal, compared in constant time (through ring's HMAC verification,
+/// which is): how much of a guess matched stays hidden.
+pub(crate) fn same_secret(key: &hmac::Key, sent: &str, expected: &str) -> bool {
+    hmac::verify(key, sent.as_bytes(), hmac::sign(key, expected.as_bytes()).as_ref()).is_ok()
+}
+
 pub(crate) fn verify(key: &hmac::Key, data: &str, signature_b64: &str) -> bool {
     match base64::engine::general_purpose::STANDARD.decode(signature_b64) {
         Ok(sig) => hmac::verify(key, data.as_bytes(), &sig).is_ok(),

@@ -58,6 +58,15 @@ pub async fn get_ticket() -> Json<Value> {
     crate::api::data(Value::Null)
 }
 
+/// The user's own privileges in the shape of PVE's `cap`: everything for `root@pam`; nothing
+/// for other users (corral has no ACLs yet, so they hold no privilege anywhere).
+fn capabilities(userid: &corral_api_types::Userid) -> Value {
+    if userid.as_str() == "root@pam" {
+        return root_capabilities();
+    }
+    json!({ "dc": {}, "nodes": {}, "access": {}, "storage": {}, "vms": {}, "sdn": {}, "mapping": {} })
+}
+
 /// Full privilege map for `root@pam`, in the shape of PVE's `cap`.
 fn root_capabilities() -> Value {
     let all = |privs: &[&str]| Value::Object(privs.iter().map(|p| (p.to_string(), json!(1))).collect());
@@ -133,7 +142,7 @@ pub async fn create_ticket(
         username: userid.to_string(),
         ticket: ticket::issue(&state.keys(), &userid, now),
         csrf_prevention_token: csrf_token,
-        cap: root_capabilities(),
+        cap: capabilities(&userid),
         clustername: None,
     }))
 }
