@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use corral_api_types::storage::StorageType;
 use corral_api_types::guest::GuestRrdSample;
 use corral_api_types::Vmid;
 use corral_qemu::spec::{Bus, Disk, Nic, RunDir, VmSpec};
@@ -51,8 +50,14 @@ impl VmRuntime {
         }
     }
 
+    /// The guest's CPU use as of its latest sample (a fraction of its vCPUs).
+    pub fn cpu(&self, vmid: Vmid) -> f64 {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).get(&vmid.get()).and_then(|h| h.back()).map_or(0.0, |s| s.cpu)
+    }
+
     /// CPU use since the previous reading, as a fraction of the guest's vCPUs (0 the first time).
-    pub fn cpu_fraction(&self, vmid: Vmid, pid: u32, cpus: u32) -> f64 {
+    /// Only the sampler reads it: every reading moves the baseline.
+    fn cpu_fraction(&self, vmid: Vmid, pid: u32, cpus: u32) -> f64 {
         let Some(now) = process::stats(pid).map(|s| s.cpu_seconds) else { return 0.0 };
         let at = std::time::Instant::now();
         let before = self.cpu.lock().unwrap_or_else(|p| p.into_inner()).insert(vmid.get(), (at, now));
@@ -107,10 +112,7 @@ pub async fn spec_of(state: &AppState, vmid: Vmid, record: &GuestRecord) -> Resu
             }
             let backend = state.storage.registry.backend(&config);
             backend.info(&volume.name).await.map_err(|e| format!("{key}: {e}"))?;
-            let file = match config.kind {
-                StorageType::Nfs => format!("nfs://{}{}/{}", config.server.as_deref().unwrap_or(""), config.export.as_deref().unwrap_or(""), volume.name.relative_path()),
-                StorageType::Dir => state.storage.registry.dir_path(&config).join(volume.name.relative_path()).to_string_lossy().into_owned(),
-            };
+            let file = state.storage.registry.location(&config, &volume.name);
             disks.push(Disk { key: key.clone(), file, format: volume.name.format() });
         } else if let Some(n) = key.strip_prefix("net").filter(|n| n.parse::<u8>().is_ok()) {
             let opts = parse_net(value).map_err(|why| format!("net{n}: {why}"))?;

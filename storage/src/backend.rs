@@ -48,6 +48,14 @@ impl Registry {
         config.path.as_ref().map(PathBuf::from).unwrap_or_else(|| self.local_root.clone())
     }
 
+    /// Where a volume lives for QEMU and for PVE's `path`: a file on this node, or an `nfs://` URL.
+    pub fn location(&self, config: &StorageConfig, name: &VolumeName) -> String {
+        match config.kind {
+            StorageType::Nfs => format!("nfs://{}{}/{}", config.server.as_deref().unwrap_or(""), config.export.as_deref().unwrap_or(""), name.relative_path()),
+            StorageType::Dir => self.dir_path(config).join(name.relative_path()).to_string_lossy().into_owned(),
+        }
+    }
+
     pub fn scratch(&self) -> &Path {
         &self.scratch
     }

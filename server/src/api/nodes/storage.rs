@@ -216,10 +216,7 @@ pub async fn volume_info(auth: Authenticated, State(state): State<AppState>, Pat
     let name = volume_on(&id, &volume)?;
     let config = usable(&state, &id).await?;
     let info = reachable(&state, &config)?.info(&name).await?;
-    let path = match config.kind {
-        corral_api_types::storage::StorageType::Nfs => format!("nfs://{}{}/{}", config.server.as_deref().unwrap_or(""), config.export.as_deref().unwrap_or(""), name.relative_path()),
-        corral_api_types::storage::StorageType::Dir => state.storage.registry.dir_path(&config).join(name.relative_path()).to_string_lossy().into_owned(),
-    };
+    let path = state.storage.registry.location(&config, &name);
     Ok(crate::api::data(json!({ "path": path, "size": info.size, "used": info.used, "format": info.format })))
 }
 

@@ -195,11 +195,8 @@ pub async fn create(auth: Authenticated, State(state): State<AppState>, Path(nod
                     let value = match plan {
                         DiskPlan::Existing(value) => value,
                         DiskPlan::New { storage, gib, format, options } => {
-                            let bytes = (gib * 1024.0 * 1024.0 * 1024.0) as u64;
-                            let backend = s.storage.registry.backend(&storage);
-                            let name = backend.alloc(vmid, None, format, bytes, s.storage.registry.scratch()).await?;
+                            let (value, name) = allocate(&s, vmid, &storage, gib, format, &options).await?;
                             log.line(format!("{key}: allocated {}:{name} ({gib} GiB, {format})", storage.storage)).await;
-                            let value = format!("{}:{name},size={}{options}", storage.storage, size_text(bytes));
                             made.push((storage, name));
                             value
                         }
@@ -254,6 +251,20 @@ async fn remove_unreferenced(state: &AppState, log: &crate::tasks::TaskLog, vmid
             }
         }
     }
+}
+
+/// Allocate a new disk of `gib` on `storage`; the disk's configuration value and its volume.
+async fn allocate(
+    state: &AppState,
+    vmid: Vmid,
+    storage: &corral_api_types::storage::StorageConfig,
+    gib: f64,
+    format: VolumeFormat,
+    options: &str,
+) -> Result<(String, corral_storage::VolumeName), corral_storage::StorageError> {
+    let bytes = (gib * 1024.0 * 1024.0 * 1024.0) as u64;
+    let name = state.storage.registry.backend(storage).alloc(vmid, None, format, bytes, state.storage.registry.scratch()).await?;
+    Ok((format!("{}:{name},size={}{options}", storage.storage, size_text(bytes)), name))
 }
 
 /// `4G`, or `512M` for sizes that are not whole GiB (PVE's `size=` option).
@@ -447,9 +458,7 @@ pub async fn update_config(auth: Authenticated, State(state): State<AppState>, P
         let value = match plan_disk(&state, vmid, value).await.map_err(|why| ApiError::param(key, why))? {
             DiskPlan::Existing(value) => value,
             DiskPlan::New { storage, gib, format, options } => {
-                let bytes = (gib * 1024.0 * 1024.0 * 1024.0) as u64;
-                let name = state.storage.registry.backend(&storage).alloc(vmid, None, format, bytes, state.storage.registry.scratch()).await?;
-                let value = format!("{}:{name},size={}{options}", storage.storage, size_text(bytes));
+                let (value, name) = allocate(&state, vmid, &storage, gib, format, &options).await?;
                 made.push((storage, name));
                 value
             }

@@ -50,7 +50,7 @@ pub fn live(state: &AppState, vmid: Vmid, record: &GuestRecord) -> Value {
         "mem": stats.map_or(0, |s| s.rss),
         "maxdisk": record.boot_disk_bytes(),
         "disk": 0,
-        "cpu": pid.map_or(0.0, |p| state.vms.cpu_fraction(vmid, p, record.cpus())),
+        "cpu": if pid.is_some() { state.vms.cpu(vmid) } else { 0.0 },
         "uptime": stats.map_or(0, |s| s.uptime),
         "ha": { "managed": 0 },
     });
