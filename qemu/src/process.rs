@@ -87,6 +87,12 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(true)
 }
 
+/// SIGKILL the guest's QEMU at once (fencing: no time for QMP). The pid it had, if it ran.
+pub fn kill_now(run: &RunDir, vmid: u32) -> Option<u32> {
+    let pid = running_pid(run, vmid)?;
+    kill(pid).ok().map(|()| pid)
+}
+
 fn kill(pid: u32) -> std::io::Result<()> {
     // SAFETY: plain kill(2) on a pid we verified to be our QEMU.
     if unsafe { libc::kill(pid as i32, libc::SIGKILL) } == 0 {

@@ -177,6 +177,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         leases: Default::default(),
         storage: storage.clone(),
         vms: Arc::new(crate::vm_runtime::VmRuntime::new(corral_qemu::spec::RunDir(config.data_dir.join("run").join("qemu")))),
+        ha: Arc::new(crate::ha::Shared::new(crate::ha::HaSettings::default(), config.data_dir.join("run"))),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),
@@ -197,6 +198,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         async move { crate::vm_runtime::start_onboot(&state).await }
     });
     tokio::spawn(crate::vm_runtime::publish(state.clone()));
+    crate::ha::start(state.clone());
     tokio::spawn(crate::vm_runtime::sample(state.clone(), config.stats_interval));
 
     let store = SqliteStore::new(db.clone());

@@ -15,6 +15,7 @@ mod daemon;
 mod db;
 mod events;
 mod guests;
+mod ha;
 mod host;
 mod https;
 mod node_stats;

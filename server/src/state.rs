@@ -38,6 +38,8 @@ pub struct AppInner {
     pub storage: Arc<crate::storage::monitor::StorageMonitor>,
     /// The guests running on this node.
     pub vms: Arc<crate::vm_runtime::VmRuntime>,
+    /// HA's leases, jobs and fence guard on this node.
+    pub ha: Arc<crate::ha::Shared>,
     pub data_dir: std::path::PathBuf,
     /// The address the API is bound to.
     pub listen: std::net::SocketAddr,

@@ -77,7 +77,7 @@ impl VmRuntime {
 
     /// The guest's QEMU is about to be asked to end: its exit is expected. Marked before the
     /// request, so the watcher (which may see the exit before the request returns) knows.
-    fn expect_exit(&self, vmid: Vmid) {
+    pub fn expect_exit(&self, vmid: Vmid) {
         if let Some(pid) = self.pid(vmid) {
             self.expected_exits.lock().unwrap_or_else(|p| p.into_inner()).insert(pid);
         }
@@ -262,7 +262,8 @@ pub async fn start_onboot(state: &AppState) {
     }
     let Ok(list) = guests::list(&state.db).await else { return };
     for (vmid, record) in list.into_iter().filter(|(_, r)| r.node == state.node.as_str() && r.config.get("onboot").is_some_and(|v| v == "1")) {
-        if state.vms.is_running(vmid) {
+        // HA starts its own guests (only with the agent lease); onboot is not for them.
+        if state.vms.is_running(vmid) || crate::ha::manages(&state.db, vmid).await {
             continue;
         }
         match start(state, vmid, &record).await {

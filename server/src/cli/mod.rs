@@ -2,6 +2,7 @@
 //! install scripts, labs and CI can drive it.
 
 mod cluster;
+mod ha;
 mod local_api;
 mod passwd;
 mod qm;
@@ -103,6 +104,20 @@ enum Command {
         data: DataDirArg,
         #[command(subcommand)]
         command: storage::StorageCommand,
+    },
+    /// High availability through the local daemon (like `ha-manager`).
+    Ha {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(subcommand)]
+        command: ha::HaCommand,
+    },
+    /// The fence guard the daemon starts beside itself (not for people).
+    #[command(hide = true)]
+    FenceGuard {
+        /// The node's run directory (`<data dir>/run`).
+        #[arg(long)]
+        run: PathBuf,
     },
     /// Cluster management through the local daemon (like `pvecm`).
     Cluster {
@@ -237,6 +252,8 @@ pub fn main() -> ExitCode {
                 Command::Ssh { data, node, command } => ssh::run(&data.data_dir, &node, &command).await,
                 Command::Qm { data, command } => qm::run(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
                 Command::Storage { data, command } => storage::run(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
+                Command::Ha { data, command } => ha::run(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
+                Command::FenceGuard { run } => crate::ha::fence_guard::run(&run).map(|_| ExitCode::SUCCESS),
                 Command::Cluster { data, command } => run_cluster(&data.data_dir, command).await.map(|_| ExitCode::SUCCESS),
             }
         })

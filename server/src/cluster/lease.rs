@@ -84,7 +84,16 @@ fn key(name: &str) -> String {
     format!("{PREFIX}{name}")
 }
 
-async fn current(state: &AppState, name: &str) -> Result<Option<LeaseRecord>, ClusterError> {
+/// A lease taken or renewed: this node's deadline, the record's version, and the log index of
+/// the write (this node's copy of the store is current once it has applied that index).
+#[derive(Debug, Clone, Copy)]
+pub struct Grant {
+    pub until: Instant,
+    pub version: u64,
+    pub index: u64,
+}
+
+pub async fn current(state: &AppState, name: &str) -> Result<Option<LeaseRecord>, ClusterError> {
     Ok(corral_consensus::read(&state.db, &key(name)).await?.and_then(|v| serde_json::from_value(v).ok()))
 }
 
@@ -114,6 +123,11 @@ pub async fn watch(state: AppState) {
 
 /// Acquire `name` for this node, or renew it if this node holds it. Returns this node's deadline.
 pub async fn acquire(state: &AppState, name: &str, duration: Duration) -> Result<Instant, ClusterError> {
+    Ok(grant(state, name, duration).await?.until)
+}
+
+/// [`acquire`], with the version and log index of the grant.
+pub async fn grant(state: &AppState, name: &str, duration: Duration) -> Result<Grant, ClusterError> {
     let me = state.node.to_string();
     let now = Instant::now();
     let current = current(state, name).await?;
@@ -135,7 +149,7 @@ pub async fn acquire(state: &AppState, name: &str, duration: Duration) -> Result
     }
     let until = started + duration;
     state.leases.hold(name, next.version, until);
-    Ok(until)
+    Ok(Grant { until, version: next.version, index: result.index })
 }
 
 /// Give up `name` if this node holds it.

@@ -142,6 +142,22 @@ impl ClusterHandle {
         self.raft.read().await.clone()
     }
 
+    /// Wait (at most `within`) until this node's state machine has applied log `index`: after
+    /// that, local reads see everything committed before the write that got `index`.
+    pub async fn catch_up(&self, index: u64, within: Duration) -> bool {
+        let Some((_, raft)) = self.raft().await else { return index == 0 };
+        let mut metrics = raft.metrics();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if metrics.borrow().last_applied.is_some_and(|l| l.index >= index) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, metrics.changed()).await.map(|r| r.is_err()).unwrap_or(true) {
+                return false;
+            }
+        }
+    }
+
     /// The name of the Raft leader as this node knows it.
     pub async fn leader_name(&self) -> Option<String> {
         let (_, raft) = self.raft().await?;

@@ -4,6 +4,7 @@
 pub mod backup_info;
 pub mod config;
 pub mod gossip;
+pub mod ha;
 pub mod leases;
 pub mod log;
 pub mod nextid;
@@ -18,7 +19,7 @@ use axum::Router;
 use crate::state::AppState;
 
 async fn index() -> axum::Json<serde_json::Value> {
-    super::listing("name", &["backup-info", "config", "gossip", "leases", "log", "nextid", "resources", "status", "tasks"])
+    super::listing("name", &["backup-info", "config", "gossip", "ha", "leases", "log", "nextid", "resources", "status", "tasks"])
 }
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/leases", get(leases::list))
         .route("/leases/{name}", axum::routing::post(leases::acquire).delete(leases::release))
         .merge(config::router())
+        .merge(ha::router())
         .merge(raft::router())
         .route("/resources", get(resources::get_resources))
         .route("/log", get(log::get_log))

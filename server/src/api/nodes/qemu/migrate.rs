@@ -108,6 +108,21 @@ pub async fn migrate(auth: Authenticated, State(state): State<AppState>, Path((n
     if let Some(lock) = record.config.get("lock") {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("VM is locked ({lock})")));
     }
+    if crate::ha::manages(&state.db, vmid).await {
+        // An HA guest moves through the HA manager (task `hamigrate`, as PVE).
+        let sid = corral_ha::Sid::vm(vmid.get());
+        crate::api::cluster::ha::resources::queue_move(&state, &sid, &p.target, false).await?;
+        let target = p.target.clone();
+        let upid = state
+            .tasks
+            .spawn("hamigrate", &vmid.to_string(), &auth.userid, move |log| async move {
+                log.line(format!("Requesting HA migration for VM {vmid} to node {target}")).await;
+                Ok(())
+            })
+            .await
+            .map_err(|e| ApiError::internal("starting task", e))?;
+        return Ok(crate::api::data(upid.to_string()));
+    }
     let target = p.target.clone();
     if target == state.node.as_str() {
         return Err(ApiError::param("target", format!("target is local node.")));
@@ -150,7 +165,7 @@ fn peers(state: &AppState) -> Peers<'_> {
     Peers { db: &state.db, cluster: &state.cluster, keys: state.keys() }
 }
 
-async fn migrate_live(s: &AppState, log: &TaskLog, vmid: Vmid, record: GuestRecord, target: &str) -> anyhow::Result<()> {
+pub(crate) async fn migrate_live(s: &AppState, log: &TaskLog, vmid: Vmid, record: GuestRecord, target: &str) -> anyhow::Result<()> {
     log.line(format!("starting migration of VM {vmid} to node '{target}'")).await;
     let mut locked = record.clone();
     locked.config.insert("lock".into(), "migrate".into());

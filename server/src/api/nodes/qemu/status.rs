@@ -96,6 +96,21 @@ async fn task(state: &AppState, auth: &Authenticated, kind: &str, vmid: Vmid, wo
     Ok(crate::api::data(upid.to_string()))
 }
 
+/// Start or stop of an HA guest: only its requested state changes (tasks `hastart`/`hastop`,
+/// as PVE); the HA manager does the rest.
+async fn ha_request(state: &AppState, auth: &Authenticated, vmid: Vmid, request: corral_ha::RequestState) -> ApiResult<Json<Value>> {
+    let sid = corral_ha::Sid::vm(vmid.get());
+    crate::api::cluster::ha::resources::request(state, &sid, request).await?;
+    let (kind, verb) = if request == corral_ha::RequestState::Started { ("hastart", "start") } else { ("hastop", "stop") };
+    task(state, auth, kind, vmid, move |log| {
+        Box::pin(async move {
+            log.line(format!("Requesting HA {verb} for VM {vmid}")).await;
+            Ok(())
+        })
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 struct MigrationSide {
     migratedfrom: Option<String>,
@@ -124,6 +139,13 @@ pub async fn start(auth: Authenticated, State(state): State<AppState>, Path((nod
         if state.vms.is_running(vmid) {
             return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("VM {vmid} already running")));
         }
+        // An HA guest may only arrive where the node's agent lease (and its guard) covers it.
+        if crate::ha::manages(&state.db, vmid).await {
+            if !state.ha.agent_valid() {
+                return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("node '{}' does not hold its HA agent lease; cannot receive HA guest {vmid}", state.node)));
+            }
+            state.ha.guard_also(&corral_ha::Sid::vm(vmid.get()));
+        }
         let s = state.clone();
         return task(&state, &auth, "qmstart", vmid, move |log| {
             Box::pin(async move {
@@ -136,6 +158,9 @@ pub async fn start(auth: Authenticated, State(state): State<AppState>, Path((nod
         .await;
     }
     let (vmid, record) = for_action(&auth, &state, &node, &vmid).await?;
+    if crate::ha::manages(&state.db, vmid).await {
+        return ha_request(&state, &auth, vmid, corral_ha::RequestState::Started).await;
+    }
     if state.vms.is_running(vmid) {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("VM {vmid} already running")));
     }
@@ -162,7 +187,13 @@ pub async fn stop(auth: Authenticated, State(state): State<AppState>, Path((node
     let (vmid, _) = match side.migratedfrom {
         // A failed migration's receiving end, stopped by the source.
         Some(source) => incoming(&auth, &state, &node, &vmid, &source).await?,
-        None => for_action(&auth, &state, &node, &vmid).await?,
+        None => {
+            let (vmid, record) = for_action(&auth, &state, &node, &vmid).await?;
+            if crate::ha::manages(&state.db, vmid).await {
+                return ha_request(&state, &auth, vmid, corral_ha::RequestState::Stopped).await;
+            }
+            (vmid, record)
+        }
     };
     let s = state.clone();
     task(&state, &auth, "qmstop", vmid, move |log| {

@@ -1,0 +1,60 @@
+//! HA in the daemon: the CRM and LRM of `corral-ha` run here in two loops, one round each
+//! every `HaSettings::round`, over [`env::DaemonEnv`]. `fence_guard` is the separate process
+//! that enforces the agent lease when the daemon cannot; `jobs` runs the LRM's starts, stops
+//! and migrations as tasks; `store` is where HA lives in the configuration tree.
+
+pub mod env;
+pub mod fence_guard;
+pub mod jobs;
+pub mod store;
+
+use std::sync::Arc;
+
+use corral_ha::crm::Crm;
+use corral_ha::lrm::Lrm;
+
+use crate::state::AppState;
+pub use env::{HaSettings, Shared};
+
+pub const MANAGER_LEASE: &str = "ha-manager";
+
+pub fn agent_lease(node: &str) -> String {
+    format!("ha-agent-{node}")
+}
+
+/// Start the CRM and LRM loops.
+pub fn start(state: AppState) {
+    let shared = state.ha.clone();
+    tokio::spawn(crm_loop(state.clone(), shared.clone()));
+    tokio::spawn(lrm_loop(state, shared));
+}
+
+async fn crm_loop(state: AppState, shared: Arc<Shared>) {
+    let mut crm = Crm::default();
+    let mut ticker = tokio::time::interval(shared.settings.round);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Some(env) = env::DaemonEnv::snapshot(&state, &shared).await {
+            crm.round(&env).await;
+        }
+    }
+}
+
+async fn lrm_loop(state: AppState, shared: Arc<Shared>) {
+    let mut lrm = Lrm::default();
+    let mut ticker = tokio::time::interval(shared.settings.round);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Some(env) = env::DaemonEnv::snapshot(&state, &shared).await {
+            lrm.round(&env).await;
+        }
+    }
+}
+
+/// Whether HA manages the guest (a resource that is not `ignored`).
+pub async fn manages(db: &sqlx::SqlitePool, vmid: corral_api_types::Vmid) -> bool {
+    let sid = corral_ha::Sid::vm(vmid.get());
+    store::resource(db, &sid).await.ok().flatten().is_some_and(|c| c.request() != corral_ha::RequestState::Ignored)
+}
