@@ -148,3 +148,60 @@ async fn the_seed_scenario_recovers_the_guest_and_never_runs_it_twice() {
     assert_eq!(watcher.on(), [survivor.clone()], "the guest stays on the survivor");
     assert!(watcher.doubles().is_empty(), "VM 100 ran on two nodes at once: {:?}", watcher.doubles());
 }
+
+/// A cluster of three with NFS storage and VM 100 under HA, running on n1.
+async fn ha_lab(name: &'static str, subnet: &str) -> (Lab, common::Ticket, Watcher) {
+    let lab = Lab::up(name, subnet, 3);
+    lab.sh(&["cluster"]);
+    let server = lab.nfs_up();
+    let n1 = lab.node("n1");
+    let t = n1.login().await;
+    for node in &lab.nodes {
+        wait_data(node, &t, "/cluster/status", "all nodes online", |d| d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3).await;
+    }
+    let (status, body) = n1.post(&t, "/storage", &[("storage", "nfs1"), ("type", "nfs"), ("server", &server), ("export", "/export")]).await;
+    assert_eq!(status, 200, "{body}");
+    for (i, node) in lab.nodes.iter().enumerate() {
+        wait_data(node, &t, &format!("/nodes/n{}/storage/nfs1/status", i + 1), "nfs1 active", |d| d["active"] == 1).await;
+    }
+    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "100"), ("name", "ha-guest"), ("memory", "128"), ("kvm", "0"), ("scsi0", "nfs1:1,format=qcow2")]).await).await;
+    let watcher = Watcher::start(name, vec!["n1".into(), "n2".into(), "n3".into()], 100);
+    let (status, body) = n1.post(&t, "/cluster/ha/resources", &[("sid", "100")]).await;
+    assert_eq!(status, 200, "{body}");
+    watcher.wait_on("HA starts the guest on n1", |on| on == ["n1"]).await;
+    (lab, t, watcher)
+}
+
+#[tokio::test]
+async fn an_isolated_node_stops_its_guest_before_the_majority_starts_it_and_a_hung_daemon_is_fenced_by_its_guard() {
+    if !lab::available() {
+        return;
+    }
+    let (lab, t, watcher) = ha_lab("hap", "10.77.19").await;
+    // {n1} | {n2, n3}: n1 cannot renew its agent lease and stops the guest; the majority
+    // recovers it only after n1's lease has expired by its own clocks.
+    lab.sh(&["partition", "n1", "n2,n3"]);
+    let on = watcher.wait_on("the majority runs the guest", |on| on.len() == 1 && on[0] != "n1").await;
+    let holder = on[0].clone();
+    let n2 = lab.node("n2");
+    wait_data(n2, &t, "/cluster/log?max=100", "n1 fenced", |d| d.as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap_or_default().contains("fencing: acknowledged - got agent lock for node 'n1'"))).await;
+    lab.sh(&["heal"]);
+    wait_data(n2, &t, "/cluster/status", "all nodes online again", |d| d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3).await;
+    wait_data(lab.node("n1"), &t, "/cluster/ha/status/current", "n1 sees where the guest is", |d| row(d, "service:vm:100").is_some_and(|r| r["node"] == holder.as_str() && r["state"] == "started")).await;
+    assert_eq!(watcher.on(), [holder.clone()]);
+
+    // The daemon of the node running the guest hangs: its fence guard kills the guest when the
+    // lease runs out, and the others recover it.
+    let pid: i32 = std::fs::read_to_string(lab.state_dir().join(format!("{holder}/corral.pid"))).unwrap().trim().parse().unwrap();
+    // SAFETY: kill(2) with a pid read from the lab's pid file.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let on = watcher.wait_on("the guest runs elsewhere", |on| on.len() == 1 && on[0] != holder).await;
+    let guard_log = std::fs::read_to_string(lab.state_dir().join(format!("{holder}/data/run/fence-guard.log"))).unwrap_or_default();
+    assert!(guard_log.contains("agent lease ran out; killed VM 100"), "{guard_log}");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let rows = wait_data(n2, &t, "/cluster/ha/status/current", "the resumed node is idle", |d| row(d, &format!("lrm:{holder}")).is_some_and(|r| r["status"].as_str().unwrap_or_default().starts_with(&format!("{holder} (idle, ")))).await;
+    assert_eq!(row(&rows, "service:vm:100").unwrap()["node"], on[0].as_str(), "{rows}");
+    assert_eq!(watcher.on(), on, "the resumed daemon started nothing");
+    assert!(watcher.doubles().is_empty(), "VM 100 ran on two nodes at once: {:?}", watcher.doubles());
+}
