@@ -145,7 +145,7 @@ async fn the_seed_scenario_recovers_the_guest_and_never_runs_it_twice() {
     }
     let rows = wait_data(s, &t, "/cluster/ha/status/current", "vm:100 on the survivor", |d| row(d, "service:vm:100").is_some_and(|r| r["node"] == survivor.as_str())).await;
     assert_eq!(row(&rows, "service:vm:100").unwrap()["state"], "started", "{rows}");
-    assert_eq!(watcher.on(), [survivor.clone()], "the guest stays on the survivor");
+    assert_eq!(watcher.on(), std::slice::from_ref(&survivor), "the guest stays on the survivor");
     assert!(watcher.doubles().is_empty(), "VM 100 ran on two nodes at once: {:?}", watcher.doubles());
 }
 
@@ -188,7 +188,7 @@ async fn an_isolated_node_stops_its_guest_before_the_majority_starts_it_and_a_hu
     lab.sh(&["heal"]);
     wait_data(n2, &t, "/cluster/status", "all nodes online again", |d| d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3).await;
     wait_data(lab.node("n1"), &t, "/cluster/ha/status/current", "n1 sees where the guest is", |d| row(d, "service:vm:100").is_some_and(|r| r["node"] == holder.as_str() && r["state"] == "started")).await;
-    assert_eq!(watcher.on(), [holder.clone()]);
+    assert_eq!(watcher.on(), std::slice::from_ref(&holder));
 
     // The daemon of the node running the guest hangs: its fence guard kills the guest when the
     // lease runs out, and the others recover it.

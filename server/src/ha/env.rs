@@ -135,7 +135,7 @@ impl DaemonEnv {
         let held = *lock(slot);
         if let Some(h) = held {
             let record = lease::current(&self.state, name).await.ok().flatten();
-            if !record.is_some_and(|r| r.holder == me) {
+            if record.is_none_or(|r| r.holder != me) {
                 *lock(slot) = None;
                 return false;
             }

@@ -199,7 +199,7 @@ pub async fn queue_move(state: &AppState, sid: &Sid, target: &str, relocate: boo
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("service '{sid}' is not managed by HA")));
     }
     let config = crate::cluster::ClusterConfig::load(&state.db).await?;
-    if !config.is_some_and(|c| c.node(target).is_some()) {
+    if config.is_none_or(|c| c.node(target).is_none()) {
         return Err(ApiError::param("node", format!("no such cluster node '{target}'")));
     }
     let command = if relocate { CrmCommand::Relocate { sid: sid.clone(), target: target.into() } } else { CrmCommand::Migrate { sid: sid.clone(), target: target.into() } };
@@ -240,7 +240,7 @@ pub async fn maintenance(auth: Authenticated, State(state): State<AppState>, Pat
     let p: P = params.check(&[required("enable", Kind::Bool)])?;
     auth.require(Privilege::SysConsole, "/")?;
     let config = crate::cluster::ClusterConfig::load(&state.db).await?;
-    if !config.is_some_and(|c| c.node(&node).is_some()) {
+    if config.is_none_or(|c| c.node(&node).is_none()) {
         return Err(ApiError::param("node", format!("no such cluster node '{node}'")));
     }
     state.require_quorum().await?;
