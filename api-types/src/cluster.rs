@@ -64,6 +64,9 @@ pub struct ClusterResource {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub level: Option<String>,
     /// Storage entries: the storage id, its type, whether shared, its content list.
+    /// A guest's HA state (PVE's verbose service state), when HA manages it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hastate: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub storage: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -112,6 +112,8 @@ async fn the_seed_scenario_recovers_the_guest_and_never_runs_it_twice() {
     let rows = wait_data(n1, &t, "/cluster/ha/status/current", "vm:100 started on n1", |d| row(d, "service:vm:100").is_some_and(|r| r["status"] == "vm:100 (n1, started)")).await;
     assert_eq!(row(&rows, "quorum").unwrap()["status"], "OK");
     assert!(row(&rows, "master").unwrap()["status"].as_str().unwrap().contains("(active, "), "{rows}");
+    let (_, resources) = n1.get(&t, "/cluster/resources?type=vm").await;
+    assert_eq!(resources["data"][0]["hastate"], "started", "{resources}");
     assert!(row(&rows, "lrm:n1").unwrap()["status"].as_str().unwrap().starts_with("n1 (active, watchdog active, "), "{rows}");
 
     // Node 1 loses power: the guest runs again on another node.

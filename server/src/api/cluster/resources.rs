@@ -97,10 +97,13 @@ async fn guests(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<Cluster
         Some(peer.status.as_ref()?.running.contains(&vmid))
     };
     let mut out = Vec::new();
+    let ha = crate::ha::store::read(&state.db).await?;
     for (vmid, record) in crate::guests::list(&state.db).await? {
         if auth.require(Privilege::VmAudit, &format!("/vms/{vmid}")).is_err() {
             continue;
         }
+        let sid = corral_ha::Sid::vm(vmid.get());
+        let hastate = ha.resources.get(&sid).map(|cfg| corral_ha::verbose_state(ha.manager.service_status.get(&sid), cfg).to_string());
         let (status, mem, cpu, uptime) = if record.node == state.node.as_str() {
             let live = crate::api::nodes::qemu::status::live(state, vmid, &record);
             (live["status"].as_str().unwrap_or("stopped").to_string(), live["mem"].as_u64().unwrap_or(0), live["cpu"].as_f64().unwrap_or(0.0), live["uptime"].as_u64().unwrap_or(0))
@@ -126,6 +129,7 @@ async fn guests(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<Cluster
             maxdisk: Some(record.boot_disk_bytes()),
             uptime: Some(uptime),
             node: Some(record.node),
+            hastate,
             ..Default::default()
         });
     }
