@@ -41,11 +41,16 @@ impl Lrm {
 
     pub async fn round(&mut self, env: &impl Env) {
         self.collect(env);
-        let work = self.has_work(env).await;
-        if self.state == LrmState::Active || work {
+        if self.state == LrmState::Active {
             self.keep_lock(env).await;
-        } else if self.state == LrmState::LostAgentLock {
-            self.set_state(env, LrmState::WaitForAgentLock);
+        } else {
+            // Without the lease, only look whether anything placed here needs it.
+            let work = env.read().await.is_ok_and(|ha| self.has_work(env, &ha));
+            if work {
+                self.keep_lock(env).await;
+            } else if self.state == LrmState::LostAgentLock {
+                self.set_state(env, LrmState::WaitForAgentLock);
+            }
         }
         if self.state == LrmState::Active {
             // Read after the lease: the lease write proves this copy of the store is current.
@@ -57,9 +62,8 @@ impl Lrm {
         self.write_status(env).await;
     }
 
-    /// Whether anything placed on this node needs the lease (it is read without one).
-    async fn has_work(&self, env: &impl Env) -> bool {
-        let Ok(ha) = env.read().await else { return false };
+    /// Whether anything placed on this node (or arriving here) needs the agent lease.
+    fn has_work(&self, env: &impl Env, ha: &HaState) -> bool {
         !self.jobs.is_empty() || ha.manager.service_status.iter().any(|(sid, st)| st.node == env.node() && (wants_running(st.state) || env.running(sid)) || incoming(st, env.node()))
     }
 
@@ -82,8 +86,7 @@ impl Lrm {
     }
 
     async fn maybe_idle(&mut self, env: &impl Env, ha: &HaState) {
-        let mine = ha.manager.service_status.iter().any(|(sid, st)| st.node == env.node() && (wants_running(st.state) || env.running(sid)) || incoming(st, env.node()));
-        if mine || !self.jobs.is_empty() {
+        if self.has_work(env, ha) {
             self.idle = 0;
             return;
         }

@@ -81,34 +81,16 @@ async fn the_seed_scenario_recovers_the_guest_and_never_runs_it_twice() {
     if !lab::available() {
         return;
     }
-    let lab = Lab::up("ha", "10.77.18", 3);
-    lab.sh(&["cluster"]);
-    let server = lab.nfs_up();
+    let (lab, t, watcher) = ha_lab("ha", "10.77.18").await;
     let n1 = lab.node("n1");
-    let t = n1.login().await;
-    for node in &lab.nodes {
-        wait_data(node, &t, "/cluster/status", "all nodes online", |d| d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3).await;
-    }
-    let (status, body) = n1.post(&t, "/storage", &[("storage", "nfs1"), ("type", "nfs"), ("server", &server), ("export", "/export")]).await;
-    assert_eq!(status, 200, "{body}");
-    for (i, node) in lab.nodes.iter().enumerate() {
-        wait_data(node, &t, &format!("/nodes/n{}/storage/nfs1/status", i + 1), "nfs1 active", |d| d["active"] == 1).await;
-    }
-    n1.task_ok(&t, n1.post(&t, "/nodes/n1/qemu", &[("vmid", "100"), ("name", "ha-guest"), ("memory", "128"), ("kvm", "0"), ("scsi0", "nfs1:1,format=qcow2")]).await).await;
-
-    // Bad input first: nothing is written.
+    // Bad input: nothing is written.
     let (status, body) = n1.post(&t, "/cluster/ha/resources", &[("sid", "vm:101")]).await;
     assert_eq!((status, body["message"].as_str()), (500, Some("resource 'vm:101' does not exist in cluster\n")));
-    let (status, body) = n1.post(&t, "/cluster/ha/resources", &[("sid", "100"), ("max_restart", "11")]).await;
+    let (status, body) = n1.post(&t, "/cluster/ha/resources", &[("sid", "101"), ("max_restart", "11")]).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["errors"]["max_restart"].is_string(), "{body}");
-
-    let watcher = Watcher::start("ha", vec!["n1".into(), "n2".into(), "n3".into()], 100);
-    let (status, body) = n1.post(&t, "/cluster/ha/resources", &[("sid", "100"), ("comment", "the seed's VM")]).await;
-    assert_eq!(status, 200, "{body}");
     let (status, body) = n1.post(&t, "/cluster/ha/resources", &[("sid", "vm:100")]).await;
     assert_eq!((status, body["message"].as_str()), (500, Some("resource ID 'vm:100' already defined\n")));
-    watcher.wait_on("HA starts the guest on n1", |on| on == ["n1"]).await;
     let rows = wait_data(n1, &t, "/cluster/ha/status/current", "vm:100 started on n1", |d| row(d, "service:vm:100").is_some_and(|r| r["status"] == "vm:100 (n1, started)")).await;
     assert_eq!(row(&rows, "quorum").unwrap()["status"], "OK");
     assert!(row(&rows, "master").unwrap()["status"].as_str().unwrap().contains("(active, "), "{rows}");

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::local_api::LocalApi;
+use super::qm::pairs;
 
 #[derive(clap::Subcommand)]
 pub enum HaCommand {
@@ -52,17 +53,6 @@ pub enum RulesCommand {
         options: Vec<String>,
     },
     Remove { rule: String },
-}
-
-fn pairs(options: &[String]) -> anyhow::Result<Vec<(&str, String)>> {
-    let mut out = Vec::new();
-    let mut rest = options.iter();
-    while let Some(key) = rest.next() {
-        let name = key.strip_prefix("--").ok_or_else(|| anyhow::anyhow!("expected --option, got '{key}'"))?;
-        let value = rest.next().ok_or_else(|| anyhow::anyhow!("--{name} needs a value"))?;
-        out.push((name, value.clone()));
-    }
-    Ok(out)
 }
 
 pub async fn run(data_dir: &Path, command: HaCommand) -> anyhow::Result<()> {

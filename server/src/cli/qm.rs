@@ -52,7 +52,7 @@ pub enum QmCommand {
 }
 
 /// `--key value` pairs as form parameters.
-fn pairs(options: &[String]) -> anyhow::Result<Vec<(&str, String)>> {
+pub(super) fn pairs(options: &[String]) -> anyhow::Result<Vec<(&str, String)>> {
     let mut out = Vec::new();
     let mut rest = options.iter();
     while let Some(key) = rest.next() {

@@ -93,6 +93,12 @@ pub struct Grant {
     pub index: u64,
 }
 
+/// An `Op::Expect` that holds only while `holder` still has version `version` of lease
+/// `name`: a write carrying it lands only for the lease's current holder.
+pub fn expect_held(name: &str, record: &LeaseRecord) -> Op {
+    Op::Expect { key: key(name), value: Some(serde_json::to_value(record).unwrap_or_default()) }
+}
+
 pub async fn current(state: &AppState, name: &str) -> Result<Option<LeaseRecord>, ClusterError> {
     Ok(corral_consensus::read(&state.db, &key(name)).await?.and_then(|v| serde_json::from_value(v).ok()))
 }

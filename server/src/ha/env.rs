@@ -161,11 +161,6 @@ impl DaemonEnv {
             _ => !fresh && held.is_some_and(|h| h.until > Instant::now() + margin),
         }
     }
-
-    fn lease_record(&self, version: u64) -> serde_json::Value {
-        let record = LeaseRecord { holder: self.state.node.to_string(), version, duration_ms: self.shared.settings.lease.as_millis() as u64 };
-        serde_json::to_value(record).unwrap_or_default()
-    }
 }
 
 /// Lines an admin should find in the cluster log: fencing, recovery, errors.
@@ -217,7 +212,8 @@ impl Env for DaemonEnv {
         let Some(held) = *lock(&self.shared.manager) else { return Err(EnvError("not the master".into())) };
         let value = serde_json::to_value(status).map_err(|e| EnvError(e.to_string()))?;
         // Only the current master's status lands: the write expects its lease unchanged.
-        let mut ops = vec![Op::Expect { key: format!("{}{}", lease::PREFIX, super::MANAGER_LEASE), value: Some(self.lease_record(held.version)) }, Op::Put { key: store::MANAGER_STATUS.into(), value }];
+        let mine = LeaseRecord { holder: self.state.node.to_string(), version: held.version, duration_ms: self.shared.settings.lease.as_millis() as u64 };
+        let mut ops = vec![lease::expect_held(super::MANAGER_LEASE, &mine), Op::Put { key: store::MANAGER_STATUS.into(), value }];
         ops.extend(consumed.iter().map(|id| Op::Delete { key: format!("{}{id}", store::COMMANDS) }));
         self.write(ops).await
     }

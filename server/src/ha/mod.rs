@@ -22,33 +22,22 @@ pub fn agent_lease(node: &str) -> String {
     format!("ha-agent-{node}")
 }
 
-/// Start the CRM and LRM loops.
+/// Start the CRM and LRM loops: separate tasks, so a CRM round waiting on a store write
+/// never delays the LRM's lease renewal.
 pub fn start(state: AppState) {
     let shared = state.ha.clone();
-    tokio::spawn(crm_loop(state.clone(), shared.clone()));
-    tokio::spawn(lrm_loop(state, shared));
+    tokio::spawn(rounds(state.clone(), shared.clone(), Crm::default(), |crm, env| Box::pin(crm.round(env))));
+    tokio::spawn(rounds(state, shared, Lrm::default(), |lrm, env| Box::pin(lrm.round(env))));
 }
 
-async fn crm_loop(state: AppState, shared: Arc<Shared>) {
-    let mut crm = Crm::default();
+/// Run `round` of `manager` every `HaSettings::round` while this node is a cluster member.
+async fn rounds<M>(state: AppState, shared: Arc<Shared>, mut manager: M, round: impl for<'a> Fn(&'a mut M, &'a env::DaemonEnv) -> futures::future::BoxFuture<'a, ()>) {
     let mut ticker = tokio::time::interval(shared.settings.round);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         if let Some(env) = env::DaemonEnv::snapshot(&state, &shared).await {
-            crm.round(&env).await;
-        }
-    }
-}
-
-async fn lrm_loop(state: AppState, shared: Arc<Shared>) {
-    let mut lrm = Lrm::default();
-    let mut ticker = tokio::time::interval(shared.settings.round);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Some(env) = env::DaemonEnv::snapshot(&state, &shared).await {
-            lrm.round(&env).await;
+            round(&mut manager, &env).await;
         }
     }
 }

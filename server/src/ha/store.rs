@@ -73,6 +73,11 @@ pub async fn resource(db: &SqlitePool, sid: &Sid) -> sqlx::Result<Option<Resourc
     Ok(corral_consensus::read(db, &resource_key(sid)).await?.and_then(|v| serde_json::from_value(v).ok()))
 }
 
+/// The master's last written status.
+pub async fn manager_status(db: &SqlitePool) -> sqlx::Result<ManagerStatus> {
+    Ok(corral_consensus::read(db, MANAGER_STATUS).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+}
+
 /// A new command id: sortable by time, unique.
 pub fn command_id() -> String {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);

@@ -152,7 +152,7 @@ pub async fn update(auth: Authenticated, State(state): State<AppState>, Path(sid
     if p.digest.as_ref().is_some_and(|d| *d != digest(&old)) {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "detected modified configuration - file changed by other user? Try again."));
     }
-    let in_error = store::read(&state.db).await?.manager.service_status.get(&sid).is_some_and(|s| s.state == ServiceState::Error);
+    let in_error = store::manager_status(&state.db).await?.service_status.get(&sid).is_some_and(|s| s.state == ServiceState::Error);
     if in_error && p.props.state.as_deref() != Some("disabled") {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("service '{sid}' in error state, must be disabled and fixed first")));
     }

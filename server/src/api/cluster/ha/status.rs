@@ -27,10 +27,10 @@ fn ctime(t: i64) -> String {
     at.format(&format).unwrap_or_else(|_| t.to_string())
 }
 
-async fn quorate(state: &AppState) -> bool {
-    match ClusterConfig::load(&state.db).await {
-        Ok(Some(config)) => state.sees_quorum(&config).await,
-        _ => false,
+async fn quorate(state: &AppState, config: Option<&ClusterConfig>) -> bool {
+    match config {
+        Some(config) => state.sees_quorum(config).await,
+        None => false,
     }
 }
 
@@ -39,7 +39,8 @@ pub async fn current(auth: Authenticated, State(state): State<AppState>, params:
     auth.require(Privilege::SysAudit, "/")?;
     let ha = store::read(&state.db).await?;
     let me = state.node.to_string();
-    let quorate = quorate(&state).await;
+    let config = ClusterConfig::load(&state.db).await?;
+    let quorate = quorate(&state, config.as_ref()).await;
     let mut rows = vec![json!({
         "id": "quorum", "type": "quorum", "node": me, "quorate": u8::from(quorate),
         "status": if quorate { "OK".to_string() } else { format!("No quorum on node '{me}'!") },
@@ -50,9 +51,8 @@ pub async fn current(auth: Authenticated, State(state): State<AppState>, params:
         let mode = if now - ts > STALE_SECS { "old timestamp - dead?" } else if ha.manager.service_status.is_empty() { "idle" } else { "active" };
         rows.push(json!({ "id": "master", "type": "master", "node": master, "timestamp": ts, "status": format!("{master} ({mode}, {})", ctime(ts)) }));
     }
-    let nodes: Vec<String> = ClusterConfig::load(&state.db).await?.map(|c| c.nodes.iter().map(|n| n.name.clone()).collect()).unwrap_or_default();
-    for node in &nodes {
-        rows.push(lrm_row(&ha, node, now));
+    for node in config.iter().flat_map(|c| &c.nodes) {
+        rows.push(lrm_row(&ha, &node.name, now));
     }
     for (sid, cfg) in &ha.resources {
         let st = ha.manager.service_status.get(sid);
@@ -95,7 +95,8 @@ pub async fn manager_status(auth: Authenticated, State(state): State<AppState>, 
     params.check::<serde::de::IgnoredAny>(&[])?;
     auth.require(Privilege::SysAudit, "/")?;
     let ha = store::read(&state.db).await?;
-    let quorate = quorate(&state).await;
+    let config = ClusterConfig::load(&state.db).await?;
+    let quorate = quorate(&state, config.as_ref()).await;
     Ok(crate::api::data(json!({
         "manager_status": ha.manager,
         "quorum": { "node": state.node.as_str(), "quorate": u8::from(quorate) },
