@@ -61,7 +61,11 @@ async fn a_partitioned_minority_is_read_only_and_healing_gives_one_history() {
     // The majority writes.
     let (status, body) = add_token(n2, &t, "majority").await;
     assert_eq!(status, 200, "{body}");
-    assert!(token_ids(n3, &t).await.contains("majority"));
+    // n2 answered once the write committed; n3 applies it when replication reaches it.
+    wait_data(n3, &t, "/access/users/root@pam/token", "the majority's write on n3", |d| {
+        d.as_array().is_some_and(|l| l.iter().any(|t| t["tokenid"] == "majority"))
+    })
+    .await;
     assert!(!token_ids(n1, &t).await.contains("majority"), "the minority cannot have heard of it yet");
 
     lab.sh(&["heal"]);
