@@ -106,6 +106,7 @@ impl Lrm {
         let guarded: Vec<Sid> = ha.manager.service_status.iter().filter(|(_, st)| st.node == me || incoming(st, me)).map(|(sid, _)| sid.clone()).collect();
         env.set_guarded(&guarded);
         // Results answer uids still in the manager status; older ones are dropped.
+        let online: BTreeSet<String> = env.nodes().into_iter().filter(|n| n.online).map(|n| n.name).collect();
         let live: BTreeSet<&str> = ha.manager.service_status.values().map(|s| s.uid.as_str()).collect();
         self.results.retain(|uid, _| live.contains(uid.as_str()));
         for (sid, st) in mine {
@@ -141,6 +142,12 @@ impl Lrm {
                         continue;
                     }
                     if st.state == ServiceState::Migrate && env.running(sid) {
+                        // The target takes an HA guest only under its agent lease: start once
+                        // its LRM says it is active (unless it is gone; then the job fails).
+                        let ready = ha.lrm.get(&target).is_some_and(|l| l.state == LrmState::Active);
+                        if !ready && online.contains(&target) {
+                            continue;
+                        }
                         JobKind::Migrate { target }
                     } else {
                         JobKind::Relocate { target }

@@ -247,9 +247,7 @@ impl World {
             JobKind::Migrate { target } | JobKind::Relocate { target } => {
                 if !self.connected(node, target) || !self.can_write(node) {
                     (ERROR, format!("target node '{target}' not reachable"))
-                } else if matches!(t, JobKind::Migrate { .. }) && !self.held_valid(target, &agent_lease(target), 0) {
-                    // The daemon's receiving end refuses an HA guest without its agent lease.
-                    (ERROR, format!("node '{target}' does not hold its agent lease"))
+
                 } else {
                     let was = self.stop_guest(node, &sid);
                     if was && matches!(t, JobKind::Migrate { .. }) {
@@ -378,6 +376,14 @@ impl Env for NodeEnv<'_> {
     }
     fn spawn(&self, job: Job) {
         let mut w = self.world.borrow_mut();
+        if let JobKind::Migrate { target } = &job.kind {
+            // The daemon's receiving end refuses an HA guest at once without its agent lease.
+            if !w.held_valid(target, &agent_lease(target), 0) {
+                let message = format!("node '{target}' does not hold its agent lease");
+                w.nodes.get_mut(&self.node).expect("node").finished.push(JobDone { sid: job.sid, kind: job.kind, exit_code: ERROR, message });
+                return;
+            }
+        }
         let due = w.time + w.duration(&job.kind);
         w.nodes.get_mut(&self.node).expect("node").jobs.push((due, job));
     }

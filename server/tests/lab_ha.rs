@@ -187,5 +187,15 @@ async fn an_isolated_node_stops_its_guest_before_the_majority_starts_it_and_a_hu
     let rows = wait_data(n2, &t, "/cluster/ha/status/current", "the resumed node is idle", |d| row(d, &format!("lrm:{holder}")).is_some_and(|r| r["status"].as_str().unwrap_or_default().starts_with(&format!("{holder} (idle, ")))).await;
     assert_eq!(row(&rows, "service:vm:100").unwrap()["node"], on[0].as_str(), "{rows}");
     assert_eq!(watcher.on(), on, "the resumed daemon started nothing");
+
     assert!(watcher.doubles().is_empty(), "VM 100 ran on two nodes at once: {:?}", watcher.doubles());
+
+    // Back through HA: a live migration to the idle node (its LRM must take its lease first).
+    // While it streams, the target's receiving QEMU exists beside the source's by design (it
+    // runs the guest only after the hand-over), so the watcher's count ends here.
+    let (status, body) = n2.post(&t, "/cluster/ha/resources/vm:100/migrate", &[("node", &holder)]).await;
+    assert_eq!((status, body["data"]["requested-node"].as_str()), (200, Some(holder.as_str())), "{body}");
+    watcher.wait_on("the guest migrated back through HA", |on| on == std::slice::from_ref(&holder)).await;
+    wait_data(n2, &t, "/cluster/ha/status/current", "vm:100 started on its new node", |d| row(d, "service:vm:100").is_some_and(|r| r["status"] == format!("vm:100 ({holder}, started)").as_str())).await;
+    assert_eq!(watcher.on(), std::slice::from_ref(&holder), "one QEMU left, on the target");
 }
