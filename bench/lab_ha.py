@@ -94,11 +94,14 @@ class Watcher(threading.Thread):
         # `counting` is off during intentional live migrations: the target's receiving QEMU
         # exists beside the source's until the hand-over.
         self.on, self.doubles, self.stop, self.counting = [], 0, False, True
+        self.phase, self.seen = "setup", []
 
     def run(self):
         while not self.stop:
             on = [n for n in NODES if qemu_on(n)]
-            self.doubles += self.counting and len(on) > 1
+            if self.counting and len(on) > 1:
+                self.doubles += 1
+                self.seen.append((self.phase, tuple(on), time.strftime("%H:%M:%S")))
             self.on = on
             time.sleep(0.05)
 
@@ -107,11 +110,20 @@ def online(node, ticket):
     return {e["name"] for e in call(node, "GET", "/cluster/status", ticket=ticket) if e["type"] == "node" and e.get("online") == 1}
 
 
+def service(node, ticket):
+    return call(node, "GET", "/cluster/ha/status/manager_status", ticket=ticket)["manager_status"]["service_status"].get("vm:100", {})
+
+
+def placed(ticket, watcher):
+    """VM 100 runs once, and every node's copy of the manager status says so."""
+    wait(lambda: len(watcher.on) == 1 and all(service(n, ticket).get("node") == watcher.on[0] and service(n, ticket).get("state") == "started" for n in NODES))
+
+
 def settle(ticket, watcher, returned):
-    """All three online, the returned node's LRM idle again, VM 100 running once."""
+    """All three online, the returned node's LRM idle again, VM 100 placed."""
     wait(lambda: all(online(n, ticket) == set(NODES) for n in NODES))
     wait(lambda: any(r["id"] == f"lrm:{returned}" and r["status"].startswith(f"{returned} (idle, ") for r in call(NODES[0], "GET", "/cluster/ha/status/current", ticket=ticket)))
-    wait(lambda: len(watcher.on) == 1)
+    placed(ticket, watcher)
 
 
 def power_loss(ticket, watcher, crm):
@@ -121,10 +133,12 @@ def power_loss(ticket, watcher, crm):
             watcher.counting = False
             call("n1", "POST", "/cluster/ha/resources/vm:100/migrate", {"node": master}, ticket)
             wait(lambda: watcher.on == [master])
-            time.sleep(0.2)  # let the watcher sample the single QEMU before counting again
+            placed(ticket, watcher)
             watcher.counting = True
     victim = watcher.on[0]
     survivor = next(n for n in NODES if n != victim)
+    before = service(survivor, ticket)["uid"]
+    watcher.phase = f"power loss of {victim}"
     lab("poweroff", victim)
     t0 = time.perf_counter()
     marks = {}
@@ -134,8 +148,8 @@ def power_loss(ticket, watcher, crm):
             if "detect" not in marks and victim not in online(survivor, ticket):
                 marks["detect"] = now
             if "fence" not in marks:
-                st = call(survivor, "GET", "/cluster/ha/status/manager_status", ticket=ticket)["manager_status"]["service_status"].get("vm:100", {})
-                if st.get("node") not in (None, victim):
+                st = service(survivor, ticket)
+                if st.get("uid") != before and st.get("node") not in (None, victim):
                     marks["fence"] = now
         except OSError:
             pass
@@ -144,8 +158,10 @@ def power_loss(ticket, watcher, crm):
         time.sleep(0.02)
         if now > 120_000:
             raise TimeoutError("VM 100 was not recovered")
+    print("run", victim, {k: round(v) for k, v in marks.items()}, flush=True)
     marks.setdefault("fence", marks["start"])
     marks.setdefault("detect", marks["fence"])
+    watcher.phase = f"{victim} returns"
     lab("poweron", victim)
     settle(ticket, watcher, victim)
     return marks
@@ -154,6 +170,7 @@ def power_loss(ticket, watcher, crm):
 def partition(ticket, watcher):
     holder = watcher.on[0]
     others = [n for n in NODES if n != holder]
+    watcher.phase = f"partition {holder}"
     lab("partition", holder, ",".join(others))
     t0 = time.perf_counter()
     marks = {}
@@ -166,6 +183,7 @@ def partition(ticket, watcher):
         time.sleep(0.02)
         if now > 120_000:
             raise TimeoutError("no fencing across the partition")
+    watcher.phase = f"heal {holder}"
     lab("heal")
     settle(ticket, watcher, holder)
     return marks
@@ -201,7 +219,8 @@ def main():
         parts = [partition(ticket, watcher) for _ in range(args.partitions)]
     finally:
         watcher.stop = True
-        lab("purge")
+        if not os.environ.get("KEEP"):
+            lab("purge")
     print("| from power loss to … | p50 | p95 | max |")
     print("| --- | --- | --- | --- |")
     for label, runs in ((f"any node ({len(plain)} runs)", plain), (f"the CRM's node ({len(crm)} runs)", crm)):
@@ -210,6 +229,8 @@ def main():
     print(summary(f"partition ({len(parts)} runs): isolated node's QEMU gone", [m["stopped"] for m in parts]))
     print(summary(f"partition ({len(parts)} runs): QEMU runs on the majority", [m["started"] for m in parts]))
     print(f"\nmoments with VM 100 on two nodes (50 ms samples): {watcher.doubles}")
+    for phase, on, at in watcher.seen:
+        print(f"  {at} {phase}: {', '.join(on)}")
 
 
 if __name__ == "__main__":

@@ -62,3 +62,23 @@ async fn one_holder_at_a_time_and_takeover_after_the_holder_dies() {
     let (status, body) = nodes[2].post(&t, "/cluster/leases/short", &[]).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A lease released and taken again starts at version 1 once more; another node that saw the
+/// first take long ago must count the new one from now, not call it expired at once.
+#[tokio::test]
+async fn a_lease_taken_again_after_release_is_not_mistaken_for_the_old_one() {
+    let (nodes, t) = cluster_of(&[("a1", "127.0.16.1"), ("a2", "127.0.16.2"), ("a3", "127.0.16.3")]).await;
+    let (status, body) = nodes[0].post(&t, "/cluster/leases/again", &[("duration", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    // a2 sees the first take run out by its own clock.
+    wait_data(&nodes[1], &t, "/cluster/leases", "the first take expired on a2", |d| lease(d, "again").is_some_and(|l| l["version"] == 1 && l["expires_in_ms"] == 0)).await;
+    let release = nodes[0].client().delete(nodes[0].api("/cluster/leases/again")).header("Cookie", t.cookie()).header("CSRFPreventionToken", &t.csrf).send().await.unwrap();
+    assert_eq!(release.status(), 200);
+    wait_data(&nodes[1], &t, "/cluster/leases", "the release on a2", |d| lease(d, "again").is_none()).await;
+    let (status, body) = nodes[0].post(&t, "/cluster/leases/again", &[("duration", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    wait_data(&nodes[1], &t, "/cluster/leases", "the new take on a2", |d| lease(d, "again").is_some_and(|l| l["holder"] == "a1" && l["version"] == 1)).await;
+    let (status, body) = nodes[1].post(&t, "/cluster/leases/again", &[]).await;
+    assert_eq!(status, 500, "a2 must not take a lease a1 has just taken: {body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("is held by a1"), "{body}");
+}

@@ -32,6 +32,11 @@ pub struct LeaseRecord {
     pub holder: String,
     pub version: u64,
     pub duration_ms: u64,
+    /// Random per take, kept through renewals. A released lease's record is deleted, so a
+    /// later take starts again at version 1; without this id another node could mistake it for
+    /// the old record it saw long ago (same holder, same version) and count it expired at once.
+    #[serde(default)]
+    pub take: String,
 }
 
 impl LeaseRecord {
@@ -86,10 +91,11 @@ fn key(name: &str) -> String {
 
 /// A lease taken or renewed: this node's deadline, the record's version, and the log index of
 /// the write (this node's copy of the store is current once it has applied that index).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Grant {
     pub until: Instant,
-    pub version: u64,
+    /// The record as written.
+    pub record: LeaseRecord,
     pub index: u64,
 }
 
@@ -140,12 +146,20 @@ pub async fn grant(state: &AppState, name: &str, duration: Duration) -> Result<G
     if let Some(record) = &current {
         let seen = state.leases.observe(name, record, now);
         let expired = now >= expires_for_others(record, seen);
+        if record.holder != me && expired {
+            tracing::info!(lease = name, holder = %record.holder, version = record.version, unrenewed_ms = now.duration_since(seen).as_millis() as u64, "taking over an expired lease");
+        }
         if record.holder != me && !expired {
             let left = expires_for_others(record, seen).saturating_duration_since(now);
             return Err(ClusterError::Refused(format!("lease '{name}' is held by {} (expires in {} s at the earliest)", record.holder, left.as_secs() + 1)));
         }
     }
-    let next = LeaseRecord { holder: me, version: current.as_ref().map_or(1, |r| r.version + 1), duration_ms: duration.as_millis() as u64 };
+    // A renewal keeps the take; a lease taken anew (free, or from another holder) gets a new one.
+    let take = match &current {
+        Some(r) if r.holder == me => r.take.clone(),
+        _ => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let next = LeaseRecord { holder: me, version: current.as_ref().map_or(1, |r| r.version + 1), duration_ms: duration.as_millis() as u64, take };
     let expect = current.map(|r| serde_json::to_value(r).unwrap_or_default());
     let value = serde_json::to_value(&next).map_err(|e| ClusterError::Store(e.to_string()))?;
     let started = Instant::now();
@@ -155,7 +169,7 @@ pub async fn grant(state: &AppState, name: &str, duration: Duration) -> Result<G
     }
     let until = started + duration;
     state.leases.hold(name, next.version, until);
-    Ok(Grant { until, version: next.version, index: result.index })
+    Ok(Grant { until, record: next, index: result.index })
 }
 
 /// Give up `name` if this node holds it.
@@ -178,7 +192,7 @@ mod tests {
     use super::*;
 
     fn record(holder: &str, version: u64) -> LeaseRecord {
-        LeaseRecord { holder: holder.into(), version, duration_ms: 10_000 }
+        LeaseRecord { holder: holder.into(), version, duration_ms: 10_000, take: "t1".into() }
     }
 
     #[test]
@@ -194,6 +208,17 @@ mod tests {
         let r2 = record("n1", 2);
         let t1 = t0 + Duration::from_secs(6);
         assert_eq!(leases.observe("x", &r2, t1), t1);
+    }
+
+    #[test]
+    fn a_new_take_with_a_reused_version_is_new_to_others() {
+        // Released (deleted) and taken again: versions restart, the take id does not repeat.
+        let leases = Leases::default();
+        let t0 = Instant::now();
+        leases.observe("x", &record("n1", 1), t0);
+        let again = LeaseRecord { take: "t2".into(), ..record("n1", 1) };
+        let t1 = t0 + Duration::from_secs(30);
+        assert_eq!(leases.observe("x", &again, t1), t1);
     }
 
     #[test]

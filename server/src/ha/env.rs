@@ -38,9 +38,9 @@ impl Default for HaSettings {
 }
 
 /// A lease this node holds, as it knows it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Held {
-    version: u64,
+    record: LeaseRecord,
     until: Instant,
     renewed: Instant,
 }
@@ -77,7 +77,7 @@ impl Shared {
 
     /// Whether this node holds its agent lease with more than the self-fence margin left.
     pub fn agent_valid(&self) -> bool {
-        lock(&self.agent).is_some_and(|h| h.until > Instant::now() + self.settings.self_fence)
+        lock(&self.agent).as_ref().is_some_and(|h| h.until > Instant::now() + self.settings.self_fence)
     }
 
     /// Make sure `sid` is guarded from now on (a guest arriving by migration).
@@ -132,8 +132,8 @@ impl DaemonEnv {
         let s = self.shared.settings;
         let me = self.state.node.as_str();
         let now = Instant::now();
-        let held = *lock(slot);
-        if let Some(h) = held {
+        let held = lock(slot).clone();
+        if let Some(h) = &held {
             let record = lease::current(&self.state, name).await.ok().flatten();
             if record.is_none_or(|r| r.holder != me) {
                 *lock(slot) = None;
@@ -143,8 +143,8 @@ impl DaemonEnv {
                 return true;
             }
         }
-        let fresh = held.is_none_or(|h| h.until <= now + margin);
-        let budget = match held {
+        let fresh = held.as_ref().is_none_or(|h| h.until <= now + margin);
+        let budget = match &held {
             Some(h) if !fresh => h.until - now - margin,
             _ => Duration::from_secs(3),
         };
@@ -155,7 +155,7 @@ impl DaemonEnv {
                 if fresh && !self.state.cluster.catch_up(grant.index, Duration::from_secs(2)).await {
                     return false;
                 }
-                *lock(slot) = Some(Held { version: grant.version, until: grant.until, renewed: now });
+                *lock(slot) = Some(Held { record: grant.record, until: grant.until, renewed: now });
                 true
             }
             _ => !fresh && held.is_some_and(|h| h.until > Instant::now() + margin),
@@ -209,11 +209,10 @@ impl Env for DaemonEnv {
     }
 
     async fn write_manager_status(&self, status: &ManagerStatus, consumed: &[String]) -> Result<(), EnvError> {
-        let Some(held) = *lock(&self.shared.manager) else { return Err(EnvError("not the master".into())) };
+        let Some(held) = lock(&self.shared.manager).clone() else { return Err(EnvError("not the master".into())) };
         let value = serde_json::to_value(status).map_err(|e| EnvError(e.to_string()))?;
         // Only the current master's status lands: the write expects its lease unchanged.
-        let mine = LeaseRecord { holder: self.state.node.to_string(), version: held.version, duration_ms: self.shared.settings.lease.as_millis() as u64 };
-        let mut ops = vec![lease::expect_held(super::MANAGER_LEASE, &mine), Op::Put { key: store::MANAGER_STATUS.into(), value }];
+        let mut ops = vec![lease::expect_held(super::MANAGER_LEASE, &held.record), Op::Put { key: store::MANAGER_STATUS.into(), value }];
         ops.extend(consumed.iter().map(|id| Op::Delete { key: format!("{}{id}", store::COMMANDS) }));
         self.write(ops).await
     }
@@ -236,7 +235,7 @@ impl Env for DaemonEnv {
         let name = super::agent_lease(self.node());
         let held = self.hold(&name, self.shared.settings.self_fence, &self.shared.agent).await;
         if held {
-            let until = lock(&self.shared.agent).map(|h| h.until);
+            let until = lock(&self.shared.agent).as_ref().map(|h| h.until);
             *lock(&self.shared.guard_deadline) = until.map(|u| u - self.shared.settings.guard);
             self.shared.tell_guard();
         }
