@@ -22,6 +22,7 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -158,7 +159,7 @@ def power_loss(ticket, watcher, crm):
         time.sleep(0.02)
         if now > 120_000:
             raise TimeoutError("VM 100 was not recovered")
-    print("run", victim, {k: round(v) for k, v in marks.items()}, flush=True)
+    print("run", victim, {k: round(v) for k, v in marks.items()}, file=sys.stderr, flush=True)
     marks.setdefault("fence", marks["start"])
     marks.setdefault("detect", marks["fence"])
     watcher.phase = f"{victim} returns"
