@@ -33,6 +33,8 @@ export default defineConfig({
     { name: 'recovery', testMatch: /recovery\.spec\.ts/ },
     // Runs its own lab (lab/lab.sh: two nodes and an NFS server in network namespaces; root).
     { name: 'storage', testMatch: /storage\.spec\.ts/ },
+    // Its own lab of three nodes, NFS and a QEMU guest under HA (root).
+    { name: 'ha', testMatch: /ha\.spec\.ts/ },
   ],
   webServer: [
     [consolePort, 'e2enode', '127.0.0.1'],

@@ -16,7 +16,7 @@ else
 fi
 
 want=$(scripts/wasm-bindgen-version.sh)
-have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$want" != "$have" ]; then
   echo "build: wasm-bindgen CLI is '${have:-missing}', Cargo.lock needs $want - run scripts/bootstrap.sh" >&2
   exit 1

@@ -86,6 +86,17 @@ pub struct GuestStatus {
     pub uptime: u64,
     #[serde(default)]
     pub pid: Option<u32>,
+    #[serde(default)]
+    pub ha: GuestHa,
+}
+
+/// A guest's `ha` in its status: whether HA manages it and the state HA is asked to keep.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GuestHa {
+    #[serde(with = "crate::pve_bool")]
+    pub managed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// Why a node may not take a guest (`GET …/migrate`).

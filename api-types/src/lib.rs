@@ -13,6 +13,7 @@ pub mod access;
 pub mod pve_bool;
 pub mod upid;
 pub mod storage;
+pub mod ha;
 
 pub use ids::{IdError, NodeName, StorageId, TokenName, Userid};
 pub use upid::Upid;

@@ -34,7 +34,7 @@ impl Selection {
 
     pub fn tabs(&self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Selection::Datacenter => &[("summary", "Summary"), ("cluster", "Cluster"), ("storage", "Storage")],
+            Selection::Datacenter => &[("summary", "Summary"), ("cluster", "Cluster"), ("storage", "Storage"), ("ha", "HA")],
             Selection::Node(_) => &[("summary", "Summary"), ("network", "Network")],
             Selection::Guest(..) => &[("summary", "Summary"), ("hardware", "Hardware")],
             Selection::Storage(..) => &[("summary", "Summary"), ("content", "Content")],
@@ -222,11 +222,17 @@ fn GuestLeaves(guests: Vec<ClusterResource>, selection: Memo<Selection>) -> impl
                     let link_class = move || if selection.get() == sel { "selected" } else { "" };
                     let icon = format!("icon vm {}", g.status);
                     let testid = format!("tree-guest-{vmid}");
+                    let title = match &g.hastate {
+                        Some(ha) => format!("{} (HA: {ha})", g.status),
+                        None => g.status.clone(),
+                    };
+                    let ha_badge = g.hastate.clone().map(|ha| view! { <span class="ha-badge" data-testid="tree-guest-ha" title=format!("HA: {ha}")>"HA"</span> });
                     view! {
-                        <li data-testid=testid class=class title=g.status.clone() data-status=g.status.clone()>
+                        <li data-testid=testid class=class title=title data-status=g.status.clone() data-hastate=g.hastate.clone().unwrap_or_default()>
                             <A href=href attr:class=link_class>
                                 <span class=icon></span>
                                 {label}
+                                {ha_badge}
                             </A>
                         </li>
                     }

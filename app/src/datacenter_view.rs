@@ -13,6 +13,7 @@ pub fn DatacenterPanel(tab: String) -> impl IntoView {
         "summary" => view! { <DatacenterSummary/> }.into_any(),
         "cluster" => view! { <crate::cluster_view::ClusterPanel/> }.into_any(),
         "storage" => view! { <crate::storage_view::StoragePanel/> }.into_any(),
+        "ha" => view! { <crate::ha_view::HaPanel/> }.into_any(),
         other => view! { <p class="error">{format!("No such panel '{other}'.")}</p> }.into_any(),
     }
 }

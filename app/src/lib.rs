@@ -18,6 +18,7 @@ pub mod log_panel;
 pub mod task_viewer;
 pub mod storage_view;
 pub mod guest_view;
+pub mod ha_view;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};

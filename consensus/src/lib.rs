@@ -16,7 +16,7 @@ use std::io::Cursor;
 use serde::{Deserialize, Serialize};
 
 pub use raft_log::RaftLogStore;
-pub use state_machine::ConfigStateMachine;
+pub use state_machine::{AppliedKeys, ConfigStateMachine};
 
 /// A cluster member as Raft knows it: where its API answers and what it is called.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

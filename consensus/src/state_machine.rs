@@ -13,9 +13,15 @@ use sqlx::SqlitePool;
 use crate::raft_log::{get_meta, set_meta};
 use crate::{Command, CommandResult, IoError, NodeAddr, NodeId, Op, StorageError, TypeConfig, KEY_RECENT_REQUESTS, RECENT_REQUESTS};
 
+/// Where the keys changed by each applied batch are announced (a change feed for live views;
+/// a lagging receiver loses batches, never blocks the state machine). `"*"` means "anything"
+/// (a snapshot replaced the tree).
+pub type AppliedKeys = tokio::sync::broadcast::Sender<std::sync::Arc<Vec<String>>>;
+
 #[derive(Clone)]
 pub struct ConfigStateMachine {
     db: SqlitePool,
+    applied: Option<AppliedKeys>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,7 +39,27 @@ type Membership = StoredMembership<NodeId, NodeAddr>;
 
 impl ConfigStateMachine {
     pub fn new(db: SqlitePool) -> Self {
-        Self { db }
+        Self { db, applied: None }
+    }
+
+    /// Announce the keys of every applied batch on `applied`.
+    pub fn with_change_feed(mut self, applied: AppliedKeys) -> Self {
+        self.applied = Some(applied);
+        self
+    }
+
+    /// The keys `command` writes (it was applied).
+    pub fn keys_of(command: &Command) -> impl Iterator<Item = &str> {
+        command.ops.iter().filter_map(|op| match op {
+            Op::Put { key, .. } | Op::Delete { key } => Some(key.as_str()),
+            Op::Expect { .. } => None,
+        })
+    }
+
+    fn announce(&self, keys: Vec<String>) {
+        if let (Some(applied), false) = (&self.applied, keys.is_empty()) {
+            let _ = applied.send(std::sync::Arc::new(keys));
+        }
     }
 
     /// Apply `command` if all its guards hold; whether it was applied.
@@ -159,11 +185,18 @@ impl RaftStateMachine<TypeConfig> for ConfigStateMachine {
     {
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await.map_err(|e| IoError::write_state_machine(&e))?;
         let mut results = Vec::new();
+        let mut changed = Vec::new();
         for entry in entries {
             let log_id = entry.log_id;
             let result = match &entry.payload {
                 EntryPayload::Blank => CommandResult { index: log_id.index, applied: true },
-                EntryPayload::Normal(command) => Self::apply_request(&mut tx, command, log_id.index).await.map_err(|e| IoError::apply(log_id, &e))?,
+                EntryPayload::Normal(command) => {
+                    let result = Self::apply_request(&mut tx, command, log_id.index).await.map_err(|e| IoError::apply(log_id, &e))?;
+                    if result.applied {
+                        changed.extend(Self::keys_of(command).map(str::to_string));
+                    }
+                    result
+                }
                 EntryPayload::Membership(m) => {
                     set_meta(&mut *tx, "membership", &StoredMembership::new(Some(log_id), m.clone())).await.map_err(|e| IoError::apply(log_id, &e))?;
                     CommandResult { index: log_id.index, applied: true }
@@ -173,6 +206,9 @@ impl RaftStateMachine<TypeConfig> for ConfigStateMachine {
             results.push(result);
         }
         tx.commit().await.map_err(|e| IoError::write_state_machine(&e))?;
+        changed.sort();
+        changed.dedup();
+        self.announce(changed);
         Ok(results)
     }
 
@@ -199,6 +235,7 @@ impl RaftStateMachine<TypeConfig> for ConfigStateMachine {
         };
         write.await.map_err(|e| IoError::write_snapshot(Some(meta.signature()), &e))?;
         tx.commit().await.map_err(|e| IoError::write_snapshot(Some(meta.signature()), &e))?;
+        self.announce(vec!["*".into()]);
         self.save_snapshot(&StoredSnapshot { meta: meta.clone(), data }).await
     }
 

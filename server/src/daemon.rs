@@ -34,6 +34,7 @@ pub struct ServeConfig {
     pub site_root: PathBuf,
     pub auth_fail_delay: Duration,
     pub stats_interval: Duration,
+    pub ha: crate::ha::HaSettings,
     /// UDP port for gossip on the link 0 address; 0 = the same number as the API's port.
     pub gossip_port: u16,
     /// The root user's `.ssh` directory (its key and the authorized_keys sshd reads).
@@ -177,7 +178,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         leases: Default::default(),
         storage: storage.clone(),
         vms: Arc::new(crate::vm_runtime::VmRuntime::new(corral_qemu::spec::RunDir(config.data_dir.join("run").join("qemu")))),
-        ha: Arc::new(crate::ha::Shared::new(crate::ha::HaSettings::default(), config.data_dir.join("run"))),
+        ha: Arc::new(crate::ha::Shared::new(config.ha, config.data_dir.join("run"))),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),
@@ -185,6 +186,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         events: events.clone(),
         leptos,
     });
+    tokio::spawn(crate::events::relay_store_changes(cluster.subscribe_changes(), events.clone()));
     tokio::spawn(storage.run(db.clone(), config.node.to_string(), liveness.clone(), events.clone()));
     tokio::spawn(stats.run(config.node.to_string(), events));
     tokio::spawn(crate::cluster::epoch::start_store(state.clone()));

@@ -2,7 +2,10 @@
 //! Clients that cannot hold the stream poll the ordinary endpoints instead.
 
 use corral_api_types::node::RrdSample;
+use std::sync::Arc;
+
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -13,9 +16,12 @@ pub enum Event {
     ClusterLog,
     /// A task started or ended; clients re-read `/cluster/tasks`.
     Tasks,
-    /// Something in `/cluster/resources` changed (a storage became available or not);
-    /// clients re-read it.
+    /// Something in `/cluster/resources` changed (a storage became available or not, a guest
+    /// or storage was configured); clients re-read it.
     Resources,
+    /// HA configuration or state changed anywhere in the cluster; clients re-read
+    /// `/cluster/ha/*`.
+    Ha,
 }
 
 impl Event {
@@ -25,6 +31,52 @@ impl Event {
             Event::ClusterLog => "cluster-log",
             Event::Tasks => "tasks",
             Event::Resources => "resources",
+            Event::Ha => "ha",
         }
+    }
+
+    /// What a change to `key` in the replicated store means to an open console. Leases are
+    /// renewed every second and show nowhere, so they announce nothing.
+    pub fn for_store_key(key: &str) -> &'static [Event] {
+        const ALL: &[Event] = &[Event::Resources, Event::Ha, Event::ClusterLog];
+        match key {
+            "*" => ALL,
+            k if k.starts_with("ha/") => &[Event::Ha],
+            k if k.starts_with("clusterlog/") => &[Event::ClusterLog],
+            k if k.starts_with("qemu/") || k.starts_with("storage/") || k.starts_with("cluster/") => &[Event::Resources],
+            _ => &[],
+        }
+    }
+}
+
+/// Turn the store's applied changes into console events, each kind at most once per batch:
+/// this is what carries a change made on any node to every open page of this one.
+pub async fn relay_store_changes(mut changes: broadcast::Receiver<Arc<Vec<String>>>, events: broadcast::Sender<Event>) {
+    loop {
+        let keys = match changes.recv().await {
+            Ok(keys) => keys,
+            Err(broadcast::error::RecvError::Lagged(_)) => Arc::new(vec!["*".to_string()]),
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let mut sent: Vec<&'static str> = Vec::new();
+        for event in keys.iter().flat_map(|k| Event::for_store_key(k)) {
+            if !sent.contains(&event.name()) {
+                sent.push(event.name());
+                let _ = events.send(event.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_renewals_announce_nothing_and_ha_writes_announce_ha() {
+        assert!(Event::for_store_key("leases/ha-agent-n1").is_empty());
+        assert_eq!(Event::for_store_key("ha/manager_status").iter().map(Event::name).collect::<Vec<_>>(), ["ha"]);
+        assert_eq!(Event::for_store_key("qemu/100").iter().map(Event::name).collect::<Vec<_>>(), ["resources"]);
+        assert_eq!(Event::for_store_key("*").len(), 3);
     }
 }

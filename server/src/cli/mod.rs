@@ -67,6 +67,8 @@ enum Command {
         /// Delay before answering a failed login, in milliseconds.
         #[arg(long, default_value_t = 3000, hide = true)]
         auth_fail_delay_ms: u64,
+        #[command(flatten)]
+        ha: HaArgs,
     },
     /// Set a user's password (default root@pam). Reads it from the terminal, or from stdin.
     Passwd {
@@ -207,7 +209,9 @@ async fn serve(
     (ssh_dir, ssh_host_key): (PathBuf, PathBuf),
     stats_interval: u64,
     auth_fail_delay_ms: u64,
+    ha: HaArgs,
 ) -> anyhow::Result<()> {
+    let ha = ha.settings().map_err(|e| anyhow::anyhow!("HA settings: {e}"))?;
     let node = match node_name {
         Some(n) => NodeName::parse(&n).map_err(|e| anyhow::anyhow!("--node-name: {e}"))?,
         None => default_node_name()?,
@@ -222,8 +226,38 @@ async fn serve(
         gossip_port,
         ssh_dir,
         ssh_host_key,
+        ha,
     })
     .await
+}
+
+/// HA timing (see ARCHITECTURE.md, "Failover timeline"). The defaults recover a dead node's
+/// guests in about 7 s; longer leases ride out longer network outages at the cost of slower
+/// failover.
+#[derive(clap::Args, Debug, Clone)]
+struct HaArgs {
+    /// Between two HA manager rounds, in milliseconds.
+    #[arg(long, env = "CORRAL_HA_ROUND_MS", default_value_t = 500)]
+    ha_round_ms: u64,
+    /// Length of the HA manager and agent leases, in milliseconds.
+    #[arg(long, env = "CORRAL_HA_LEASE_MS", default_value_t = 6000)]
+    ha_lease_ms: u64,
+    /// A lease is renewed once it is this old, in milliseconds.
+    #[arg(long, env = "CORRAL_HA_RENEW_MS", default_value_t = 1000)]
+    ha_renew_ms: u64,
+    /// The node stops its HA guests when this little of its unrenewed lease is left (ms).
+    #[arg(long, env = "CORRAL_HA_SELF_FENCE_MS", default_value_t = 1000)]
+    ha_self_fence_ms: u64,
+    /// The fence guard kills them when this little is left, should the daemon hang (ms).
+    #[arg(long, env = "CORRAL_HA_GUARD_MS", default_value_t = 500)]
+    ha_guard_ms: u64,
+}
+
+impl HaArgs {
+    fn settings(&self) -> Result<crate::ha::HaSettings, String> {
+        let ms = Duration::from_millis;
+        crate::ha::HaSettings { round: ms(self.ha_round_ms), lease: ms(self.ha_lease_ms), renew: ms(self.ha_renew_ms), self_fence: ms(self.ha_self_fence_ms), guard: ms(self.ha_guard_ms) }.validate()
+    }
 }
 
 async fn run_cluster(data_dir: &std::path::Path, command: ClusterCommand) -> anyhow::Result<()> {
@@ -243,9 +277,9 @@ pub fn main() -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             match cli.command {
-                Command::Serve { data, listen, node_name, site_root, gossip_port, ssh_dir, ssh_host_key, stats_interval, auth_fail_delay_ms } => {
+                Command::Serve { data, listen, node_name, site_root, gossip_port, ssh_dir, ssh_host_key, stats_interval, auth_fail_delay_ms, ha } => {
                     let ssh_dir = ssh_dir.unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".ssh"));
-                    serve(data, listen, node_name, site_root, gossip_port, (ssh_dir, ssh_host_key), stats_interval, auth_fail_delay_ms).await.map(|_| ExitCode::SUCCESS)
+                    serve(data, listen, node_name, site_root, gossip_port, (ssh_dir, ssh_host_key), stats_interval, auth_fail_delay_ms, ha).await.map(|_| ExitCode::SUCCESS)
                 }
                 Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
                 Command::Status { data } => status::run(&data.data_dir).await,

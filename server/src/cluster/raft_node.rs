@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral_consensus::{Command, CommandResult, ConfigStateMachine, NodeAddr, NodeId, Raft, RaftLogStore};
+use corral_consensus::{AppliedKeys, Command, CommandResult, ConfigStateMachine, NodeAddr, NodeId, Raft, RaftLogStore};
 use sqlx::SqlitePool;
 use tokio::sync::RwLock;
 
@@ -49,6 +49,8 @@ pub struct ClusterHandle {
     reserved_ids: std::sync::Mutex<std::collections::HashMap<NodeId, std::time::Instant>>,
     /// Set while this node joins a cluster (see [`JoinGuard`]).
     joining: std::sync::atomic::AtomicBool,
+    /// The keys of every change applied to this node's tree (see [`Self::subscribe_changes`]).
+    changes: AppliedKeys,
 }
 
 /// Held for the whole of a join on the joiner: a second join is refused meanwhile, and so are
@@ -84,7 +86,7 @@ impl ClusterHandle {
     /// ([`super::epoch::start_store`] calls [`Self::resume`]).
     pub async fn open(db: SqlitePool, tls: Arc<NodeTls>) -> anyhow::Result<Arc<Self>> {
         let was_member = local_node_id(&db).await?.is_some();
-        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default(), joining: Default::default() }))
+        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default(), joining: Default::default(), changes: AppliedKeys::new(64) }))
     }
 
     /// The lowest node id not in `used`, not a Raft member and not recently handed to another
@@ -115,10 +117,16 @@ impl ClusterHandle {
 
     async fn start(&self, id: NodeId) -> anyhow::Result<Raft> {
         let network = PeerNetwork { db: self.db.clone(), tls: self.tls.clone(), reachable: Default::default() };
-        let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone())).await?;
+        let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone()).with_change_feed(self.changes.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
         self.starting.store(false, std::sync::atomic::Ordering::SeqCst);
         Ok(raft)
+    }
+
+    /// The keys of each change applied to this node's copy of the tree, as it applies them
+    /// (`"*"`: the whole tree was replaced). A slow receiver misses batches (`Lagged`).
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Vec<String>>> {
+        self.changes.subscribe()
     }
 
     /// Mark this node as joining a cluster until the guard is dropped.
@@ -268,6 +276,9 @@ impl ClusterHandle {
             return Err(ClusterError::Refused("this node is joining a cluster; try again when the join has finished".into()));
         }
         let applied = ConfigStateMachine::apply_standalone(&self.db, &command).await?;
+        if applied {
+            let _ = self.changes.send(Arc::new(ConfigStateMachine::keys_of(&command).map(str::to_string).collect()));
+        }
         Ok(CommandResult { index: 0, applied })
     }
 

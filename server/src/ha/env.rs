@@ -37,6 +37,26 @@ impl Default for HaSettings {
     }
 }
 
+impl HaSettings {
+    /// Check the relations the fencing argument rests on: a lease is renewed (with a round to
+    /// spare) before the LRM's self-fence point, and the guard fires after the LRM's own stop
+    /// but before the lease ends. Other nodes go by the duration written in the lease record,
+    /// so nodes may differ in these settings.
+    pub fn validate(self) -> Result<Self, String> {
+        let HaSettings { round, lease, renew, self_fence, guard } = self;
+        if round.is_zero() || round > renew {
+            return Err(format!("the HA round ({round:?}) must be positive and no longer than the renewal interval ({renew:?})"));
+        }
+        if renew + round >= lease.saturating_sub(self_fence) {
+            return Err(format!("a lease of {lease:?} leaves no time to renew every {renew:?} (plus a round) before the self-fence point {self_fence:?} before its end"));
+        }
+        if guard.is_zero() || guard >= self_fence {
+            return Err(format!("the fence guard's margin ({guard:?}) must be positive and smaller than the self-fence margin ({self_fence:?})"));
+        }
+        Ok(self)
+    }
+}
+
 /// A lease this node holds, as it knows it.
 #[derive(Debug, Clone)]
 struct Held {
@@ -308,5 +328,24 @@ impl Env for DaemonEnv {
 
     fn busy(&self, sid: &Sid) -> bool {
         lock(&self.shared.busy).contains(sid)
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_hold_and_a_lease_too_short_to_renew_is_refused() {
+        assert!(HaSettings::default().validate().is_ok());
+        let ms = Duration::from_millis;
+        let short = HaSettings { lease: ms(2000), ..HaSettings::default() };
+        assert!(short.validate().unwrap_err().contains("no time to renew"));
+        let guard_late = HaSettings { guard: ms(1000), ..HaSettings::default() };
+        assert!(guard_late.validate().unwrap_err().contains("fence guard"));
+        let slow_round = HaSettings { round: ms(2000), ..HaSettings::default() };
+        assert!(slow_round.validate().is_err());
+        let longer = HaSettings { lease: ms(20_000), renew: ms(2000), self_fence: ms(3000), guard: ms(1500), round: ms(1000) };
+        assert!(longer.validate().is_ok());
     }
 }

@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/ha/resources/{sid}/relocate", post(resources::relocate))
         .route("/ha/maintenance/{node}", axum::routing::put(resources::maintenance))
         .route("/ha/rules", get(rules::list).post(rules::create))
-        .route("/ha/rules/{rule}", get(rules::get).delete(rules::remove))
+        .route("/ha/rules/{rule}", get(rules::get).put(rules::update).delete(rules::remove))
         .route("/ha/status", get(status_index))
         .route("/ha/status/current", get(status::current))
         .route("/ha/status/manager_status", get(status::manager_status))

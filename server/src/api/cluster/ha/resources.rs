@@ -172,15 +172,36 @@ pub async fn update(auth: Authenticated, State(state): State<AppState>, Path(sid
     Ok(crate::api::data(Value::Null))
 }
 
+/// `DELETE`: HA lets go of the guest (which keeps running or stays stopped as it is); with
+/// `purge` (the default, as PVE) the resource also leaves every rule, and a rule left without
+/// resources goes too. One write, so a rule never names a resource that is gone.
 pub async fn remove(auth: Authenticated, State(state): State<AppState>, Path(sid): Path<String>, params: RawParams) -> ApiResult<Json<Value>> {
-    params.check::<serde::de::IgnoredAny>(&[optional("purge", Kind::Bool)])?;
+    #[derive(Deserialize)]
+    struct P {
+        purge: Option<bool>,
+    }
+    let p: P = params.check(&[optional("purge", Kind::Bool)])?;
     auth.require(Privilege::SysConsole, "/")?;
     let sid = parse_sid(&sid)?;
     state.require_quorum().await?;
-    let old = store::resource(&state.db, &sid).await?.ok_or_else(|| no_such(&sid))?;
+    let ha = store::read(&state.db).await?;
+    let old = ha.resources.get(&sid).ok_or_else(|| no_such(&sid))?;
     let key = store::resource_key(&sid);
-    let expect = serde_json::to_value(&old).unwrap_or_default();
-    state.cluster.write(Command::new(vec![Op::Expect { key: key.clone(), value: Some(expect) }, Op::Delete { key }])).await?;
+    let expect = serde_json::to_value(old).unwrap_or_default();
+    let mut ops = vec![Op::Expect { key: key.clone(), value: Some(expect) }, Op::Delete { key }];
+    if p.purge.unwrap_or(true) {
+        for (id, rule) in ha.rules.iter().filter(|(_, r)| r.resources.contains(&sid)) {
+            let key = store::rule_key(id);
+            ops.push(Op::Expect { key: key.clone(), value: Some(serde_json::to_value(rule).unwrap_or_default()) });
+            let mut rule = rule.clone();
+            rule.resources.retain(|r| *r != sid);
+            ops.push(if rule.resources.is_empty() { Op::Delete { key } } else { Op::Put { key, value: serde_json::to_value(&rule).unwrap_or_default() } });
+        }
+    }
+    let result = state.cluster.write(Command::new(ops)).await?;
+    if !result.applied {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("resource '{sid}' was changed concurrently; try again")));
+    }
     Ok(crate::api::data(Value::Null))
 }
 

@@ -76,6 +76,10 @@ pub async fn current(auth: Authenticated, State(state): State<AppState>, Path((n
         Some(_) => process_status(&state, vmid).await.unwrap_or_else(|| "running".into()),
         None => "stopped".into(),
     });
+    // As PVE: `managed` and the requested state from the HA configuration.
+    if let Ok(Some(cfg)) = crate::ha::store::resource(&state.db, &corral_ha::Sid::vm(vmid.get())).await {
+        out["ha"] = json!({ "managed": 1, "state": cfg.request().as_str() });
+    }
     Ok(crate::api::data(out))
 }
 

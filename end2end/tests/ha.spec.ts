@@ -1,0 +1,123 @@
+import { test, expect, Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { login, PASSWORD } from './helpers';
+
+// Three corral nodes and an NFS server in the project's lab (network namespaces, needs root).
+// The admin watches from n3 while n1, which runs the HA guest, loses power.
+const SUBNET = '10.77.33';
+const LAB_ENV = {
+  ...process.env,
+  LAB: 'e2eha',
+  SUBNET,
+  STATE: '/run/corral-lab/e2e-ha',
+  CORRAL_LAB_PASSWORD: PASSWORD,
+  CORRAL_BIN: `${process.env.CARGO_TARGET_DIR ?? `${process.env.HOME}/.cache/corral/target`}/debug/corral`,
+};
+const n3 = `https://${SUBNET}.3:8006`;
+
+function lab(...args: string[]): string {
+  return execFileSync('../lab/lab.sh', args, { env: LAB_ENV, encoding: 'utf8', timeout: 120_000 });
+}
+
+test.beforeAll(() => {
+  test.setTimeout(240_000);
+  lab('purge');
+  lab('up', '3');
+  lab('cluster');
+  lab('nfs', 'up');
+});
+
+test.afterAll(() => {
+  lab('purge');
+});
+
+function failOnPageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  return errors;
+}
+
+async function api(page: Page, method: 'POST' | 'PUT', path: string, form: Record<string, string>) {
+  const csrf = await page.locator('meta[name=corral-csrf]').getAttribute('content') ?? '';
+  const res = await page.request.fetch(`${n3}/api2/json${path}`, { method, form, headers: { CSRFPreventionToken: csrf } });
+  expect(res.ok(), `${method} ${path}: ${res.status()} ${res.statusText()}`).toBeTruthy();
+  return (await res.json()).data;
+}
+
+async function waitTask(page: Page, upid: string) {
+  const node = upid.split(':')[1];
+  await expect.poll(async () => {
+    const res = await page.request.get(`${n3}/api2/json/nodes/${node}/tasks/${encodeURIComponent(upid)}/status`);
+    return (await res.json()).data?.exitstatus ?? 'running';
+  }, { timeout: 120_000 }).toBe('OK');
+}
+
+test('Datacenter → HA: add a guest through the dialog, watch it move after a power loss, edit and remove it', async ({ page }) => {
+  test.setTimeout(240_000);
+  const errors = failOnPageErrors(page);
+  await page.goto(`${n3}/datacenter/ha`);
+  await login(page);
+  await expect(page).toHaveURL(/\/datacenter\/ha$/);
+  await expect(page.getByTestId('ha-status-quorum')).toContainText('OK');
+  await expect(page.getByTestId('ha-votes-hint')).toHaveCount(0);
+
+  // A guest on shared storage, made through the API.
+  await api(page, 'POST', '/storage', { storage: 'nfs1', type: 'nfs', server: `${SUBNET}.200`, export: '/export', content: 'images' });
+  for (const node of ['n1', 'n2', 'n3']) {
+    await expect(page.getByTestId(`tree-storage-${node}-nfs1`)).toHaveAttribute('data-status', 'available', { timeout: 30_000 });
+  }
+  await waitTask(page, await api(page, 'POST', '/nodes/n1/qemu', { vmid: '100', name: 'ha-guest', memory: '128', kvm: '0', scsi0: 'nfs1:1,format=qcow2' }));
+
+  // Add: the VM list offers the unmanaged guest.
+  await page.getByRole('button', { name: 'Add' }).click();
+  const add = page.getByRole('dialog', { name: 'Add: Resource: Virtual Machine' });
+  await expect(add.locator('[name=vmid] option')).toHaveText(['100 (ha-guest)']);
+  await add.locator('[name=max_relocate]').fill('2');
+  await add.locator('[name=comment]').fill('the seed guest');
+  await add.getByRole('button', { name: 'Add' }).click();
+  await expect(add).toBeHidden();
+  const row = page.getByTestId('ha-row-vm:100');
+  await expect(row).toHaveAttribute('data-state', 'started', { timeout: 30_000 });
+  await expect(row).toHaveAttribute('data-node', 'n1');
+  await expect(row).toContainText('ha-guest');
+  await expect(row).toContainText('the seed guest');
+  await expect(page.getByTestId('ha-status-lrm:n1')).toContainText('n1 (active, watchdog active');
+  await expect(page.getByTestId('tree-guest-100')).toHaveAttribute('data-hastate', 'started');
+  await page.screenshot({ path: 'test-results/datacenter-ha-1280.png' });
+
+  // n1 loses power: the panel shows the service on another node, without a reload.
+  lab('poweroff', 'n1');
+  await expect(row).not.toHaveAttribute('data-node', 'n1', { timeout: 60_000 });
+  await expect(row).toHaveAttribute('data-state', 'started', { timeout: 30_000 });
+  const target = await row.getAttribute('data-node');
+  expect(['n2', 'n3']).toContain(target);
+  await expect(page.getByTestId('ha-status-lrm:n1')).not.toHaveAttribute('data-node-state', 'online');
+  await page.getByTestId('tab-cluster-log').click();
+  await expect(page.getByTestId('cluster-log')).toContainText(`recover service 'vm:100' from fenced node 'n1' to node '${target}'`, { timeout: 15_000 });
+
+  // The guest's Summary on its new node says HA manages it.
+  await page.getByTestId('tree-guest-100').getByRole('link').click();
+  await expect(page).toHaveURL(new RegExp(`/qemu/${target}/100/summary$`));
+  await expect(page.getByTestId('guest-status')).toHaveText('running', { timeout: 30_000 });
+  await expect(page.getByTestId('guest-ha-state')).toHaveText('started');
+
+  // Edit and Remove.
+  await page.getByRole('link', { name: 'Datacenter' }).first().click();
+  await page.getByRole('link', { name: 'HA', exact: true }).click();
+  await page.getByTestId('ha-row-vm:100').click();
+  await page.getByRole('button', { name: 'Edit' }).click();
+  const edit = page.getByRole('dialog', { name: 'Edit: Resource' });
+  await expect(edit.locator('[name=sid]')).toHaveValue('vm:100');
+  await expect(edit.locator('[name=max_relocate]')).toHaveValue('2');
+  await edit.locator('[name=max_restart]').fill('3');
+  await edit.getByRole('button', { name: 'OK' }).click();
+  await expect(edit).toBeHidden();
+  await expect(page.getByTestId('ha-row-vm:100').locator('td').nth(4)).toHaveText('3');
+  await page.getByTestId('ha-row-vm:100').click();
+  await page.getByRole('button', { name: 'Remove' }).click();
+  await page.getByRole('dialog', { name: 'Remove HA resource' }).getByRole('button', { name: 'Remove' }).click();
+  await expect(page.getByTestId('ha-row-vm:100')).toHaveCount(0);
+  await expect(page.getByTestId('tree-guest-100')).toHaveAttribute('data-hastate', '');
+  expect(errors).toEqual([]);
+});
