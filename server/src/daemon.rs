@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub auth_fail_delay: Duration,
     pub stats_interval: Duration,
     pub ha: crate::ha::HaSettings,
+    /// The watchdog device the fence guard arms, if any.
+    pub ha_watchdog: Option<PathBuf>,
     /// UDP port for gossip on the link 0 address; 0 = the same number as the API's port.
     pub gossip_port: u16,
     /// The root user's `.ssh` directory (its key and the authorized_keys sshd reads).
@@ -178,7 +180,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         leases: Default::default(),
         storage: storage.clone(),
         vms: Arc::new(crate::vm_runtime::VmRuntime::new(corral_qemu::spec::RunDir(config.data_dir.join("run").join("qemu")))),
-        ha: Arc::new(crate::ha::Shared::new(config.ha, config.data_dir.join("run"))),
+        ha: Arc::new(crate::ha::Shared::new(config.ha, config.data_dir.join("run"), config.ha_watchdog.clone())),
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),

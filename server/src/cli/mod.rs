@@ -211,6 +211,7 @@ async fn serve(
     auth_fail_delay_ms: u64,
     ha: HaArgs,
 ) -> anyhow::Result<()> {
+    let ha_watchdog = ha.watchdog();
     let ha = ha.settings().map_err(|e| anyhow::anyhow!("HA settings: {e}"))?;
     let node = match node_name {
         Some(n) => NodeName::parse(&n).map_err(|e| anyhow::anyhow!("--node-name: {e}"))?,
@@ -227,6 +228,7 @@ async fn serve(
         ssh_dir,
         ssh_host_key,
         ha,
+        ha_watchdog,
     })
     .await
 }
@@ -251,9 +253,21 @@ struct HaArgs {
     /// The fence guard kills them when this little is left, should the daemon hang (ms).
     #[arg(long, env = "CORRAL_HA_GUARD_MS", default_value_t = 500)]
     ha_guard_ms: u64,
+    /// The watchdog device the fence guard arms while this node holds HA guests: `auto`
+    /// (/dev/watchdog where it exists), `off`, or a path.
+    #[arg(long, env = "CORRAL_HA_WATCHDOG", default_value = "auto")]
+    ha_watchdog: String,
 }
 
 impl HaArgs {
+    fn watchdog(&self) -> Option<PathBuf> {
+        match self.ha_watchdog.as_str() {
+            "off" => None,
+            "auto" => Some(PathBuf::from("/dev/watchdog")).filter(|p| p.exists()),
+            path => Some(PathBuf::from(path)),
+        }
+    }
+
     fn settings(&self) -> Result<crate::ha::HaSettings, String> {
         let ms = Duration::from_millis;
         crate::ha::HaSettings { round: ms(self.ha_round_ms), lease: ms(self.ha_lease_ms), renew: ms(self.ha_renew_ms), self_fence: ms(self.ha_self_fence_ms), guard: ms(self.ha_guard_ms) }.validate()

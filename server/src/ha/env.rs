@@ -38,6 +38,13 @@ impl Default for HaSettings {
 }
 
 impl HaSettings {
+    /// The watchdog's timeout: the self-fence margin plus a second, in whole seconds. The guard
+    /// stops feeding it this long before the deadline while guests still run; by then the LRM
+    /// has normally killed them already (self-fence), so the feeding resumes and the host stays.
+    pub fn watchdog_timeout_s(&self) -> u32 {
+        (self.self_fence.as_secs_f64().ceil() as u32 + 1).max(1)
+    }
+
     /// Check the relations the fencing argument rests on: a lease is renewed (with a round to
     /// spare) before the LRM's self-fence point, and the guard fires after the LRM's own stop
     /// but before the lease ends. Other nodes go by the duration written in the lease record,
@@ -68,6 +75,8 @@ struct Held {
 /// What outlives a round: leases held, jobs, the guard.
 pub struct Shared {
     pub settings: HaSettings,
+    /// The watchdog device the fence guard arms while it guards the agent lease.
+    watchdog: Option<std::path::PathBuf>,
     guard: GuardClient,
     agent: Mutex<Option<Held>>,
     manager: Mutex<Option<Held>>,
@@ -82,9 +91,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(settings: HaSettings, run_dir: std::path::PathBuf) -> Self {
+    pub fn new(settings: HaSettings, run_dir: std::path::PathBuf, watchdog: Option<std::path::PathBuf>) -> Self {
         Shared {
             settings,
+            watchdog,
             guard: GuardClient::new(run_dir),
             agent: Mutex::new(None),
             manager: Mutex::new(None),
@@ -113,7 +123,7 @@ impl Shared {
     fn tell_guard(&self) {
         let deadline = *lock(&self.guard_deadline);
         let vmids = lock(&self.guarded).iter().map(Sid::vmid).collect();
-        self.guard.order(Orders { deadline_ns: deadline.map(instant_ns), vmids });
+        self.guard.order(Orders { deadline_ns: deadline.map(instant_ns), vmids, watchdog: self.watchdog.clone(), watchdog_timeout_s: self.settings.watchdog_timeout_s() });
     }
 }
 

@@ -6,6 +6,11 @@
 //! deadline arrives. It outlives daemon restarts (its own session, like QEMU) and the next
 //! daemon reconnects to it.
 //!
+//! Where the host has a watchdog device (`/dev/watchdog`, or `--ha-watchdog PATH`), the guard
+//! arms it while it guards a lease and keeps it fed only while that is safe (see [`may_pet`]):
+//! should the guard itself stop — a kernel hang, the guard killed — the host resets before the
+//! lease ends, so the guests cannot outlive it. With no lease it disarms the device (magic close).
+//!
 //! Plain blocking std code, no runtime: it must keep working when everything else is stuck.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,6 +32,50 @@ pub struct Orders {
     /// nothing to guard.
     pub deadline_ns: Option<u64>,
     pub vmids: Vec<u32>,
+    /// The watchdog device to arm while a deadline is set, and its timeout in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<PathBuf>,
+    #[serde(default)]
+    pub watchdog_timeout_s: u32,
+}
+
+/// Whether the guard may feed the watchdog now: while the lease's deadline is further away than
+/// the watchdog's own timeout (a guard that stops feeding here lets the host reset by the
+/// deadline at the latest), or once none of the guarded guests runs (then a reset would protect
+/// nothing).
+pub fn may_pet(now_ns: u64, deadline_ns: u64, timeout: Duration, guests_running: impl FnOnce() -> bool) -> bool {
+    now_ns.saturating_add(timeout.as_nanos() as u64) < deadline_ns || !guests_running()
+}
+
+/// An armed watchdog device. Dropping it without [`Watchdog::disarm`] leaves it armed.
+struct Watchdog {
+    file: std::fs::File,
+}
+
+/// `WDIOC_SETTIMEOUT` = `_IOWR('W', 6, int)`.
+const WDIOC_SETTIMEOUT: u64 = 0xC004_5706;
+
+impl Watchdog {
+    fn arm(path: &Path, timeout_s: u32) -> std::io::Result<Watchdog> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        let mut timeout = timeout_s.max(1) as libc::c_int;
+        // SAFETY: the ioctl writes one int we own; a device (or file) that does not know it
+        // answers ENOTTY and keeps its own timeout.
+        if unsafe { libc::ioctl(file.as_raw_fd(), WDIOC_SETTIMEOUT as _, &mut timeout) } != 0 {
+            eprintln!("fence guard: {} keeps its own timeout ({})", path.display(), std::io::Error::last_os_error());
+        }
+        Ok(Watchdog { file })
+    }
+
+    fn pet(&mut self) {
+        let _ = self.file.write_all(b"k");
+    }
+
+    /// The magic close: `V`, then close, so the device stops counting.
+    fn disarm(mut self) {
+        let _ = self.file.write_all(b"V");
+    }
 }
 
 pub fn socket_path(run: &Path) -> PathBuf {
@@ -61,6 +110,7 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let mut orders = Orders::default();
     let mut clients: Vec<BufReader<UnixStream>> = Vec::new();
+    let mut dog: Option<Watchdog> = None;
     eprintln!("fence guard {} watching {}", std::process::id(), run_dir.display());
     loop {
         while let Ok((stream, _)) = listener.accept() {
@@ -76,7 +126,34 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
                 }
             }
         }
+        tend_watchdog(&mut dog, &orders, &qemu_run);
         std::thread::sleep(TICK);
+    }
+}
+
+/// Arm the watchdog while a lease is guarded, feed it while that is safe, disarm it without one.
+fn tend_watchdog(dog: &mut Option<Watchdog>, orders: &Orders, qemu_run: &RunDir) {
+    let (Some(deadline), Some(path)) = (orders.deadline_ns, &orders.watchdog) else {
+        if let Some(armed) = dog.take() {
+            armed.disarm();
+            eprintln!("fence guard: no lease to guard; watchdog disarmed");
+        }
+        return;
+    };
+    if dog.is_none() {
+        match Watchdog::arm(path, orders.watchdog_timeout_s) {
+            Ok(armed) => {
+                eprintln!("fence guard: watchdog {} armed ({} s)", path.display(), orders.watchdog_timeout_s);
+                *dog = Some(armed);
+            }
+            Err(err) => eprintln!("fence guard: cannot arm watchdog {}: {err}", path.display()),
+        }
+    }
+    if let Some(armed) = dog.as_mut() {
+        let timeout = Duration::from_secs(u64::from(orders.watchdog_timeout_s.max(1)));
+        if may_pet(monotonic_ns(), deadline, timeout, || orders.vmids.iter().any(|v| corral_qemu::process::running_pid(qemu_run, *v).is_some())) {
+            armed.pet();
+        }
     }
 }
 
@@ -182,6 +259,20 @@ impl GuardClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watchdog_is_fed_only_while_a_reset_would_come_too_late_to_matter() {
+        let s = 1_000_000_000;
+        let timeout = Duration::from_secs(2);
+        // The deadline is far: feed it, without even looking at the guests.
+        assert!(may_pet(10 * s, 20 * s, timeout, || panic!("no need to look")));
+        // Within the watchdog's timeout of the deadline with a guest still running: stop
+        // feeding, so the host resets by the deadline should the guard fail to kill it.
+        assert!(!may_pet(18 * s, 20 * s, timeout, || true));
+        assert!(!may_pet(25 * s, 20 * s, timeout, || true));
+        // The guests are gone: nothing left to protect, keep the host up.
+        assert!(may_pet(19 * s, 20 * s, timeout, || false));
+    }
 
     #[test]
     fn instants_map_onto_the_monotonic_clock() {
