@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Figures on the lab (lab/lab.sh, needs root): three release nodes in network namespaces.
 Power loss (link down, then SIGKILL) of one node → "offline" on each peer; power loss of the
-Raft leader → first acknowledged write on a survivor.
+Raft leader → first acknowledged write on a survivor; a write on a node cut off from the others
+(which knows it has no quorum) → its refusal.
 
 usage: bench/lab_failover.py [--runs N]     (build first: scripts/build.sh --release)
 Standard library only.
@@ -13,6 +14,7 @@ import os
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -82,7 +84,20 @@ def one_run(ticket):
     write_ms = (time.perf_counter() - t0) * 1000
     lab("poweron", leader)
     wait(lambda: all(sum(e.get("online", 0) for e in status(n, ticket) if e["type"] == "node") == 3 for n in (1, 2, 3)))
-    return seen, write_ms
+    # A minority that knows it: n1 cut off, not quorate for a few seconds, then one write.
+    lab("partition", "n1", "n2,n3")
+    wait(lambda: status(1, ticket)[0]["quorate"] == 0)
+    time.sleep(4)
+    t0 = time.perf_counter()
+    try:
+        call(ip(1), "POST", f"/access/users/root@pam/token/m{int(t0)}", {"privsep": "0"}, ticket)
+        refused_ms = float("nan")
+    except urllib.error.HTTPError as err:
+        refused_ms = (time.perf_counter() - t0) * 1000
+        assert err.reason == "cluster not ready - no quorum?", err.reason
+    lab("heal")
+    wait(lambda: all(status(n, ticket)[0]["quorate"] == 1 for n in (1, 2, 3)))
+    return seen, write_ms, refused_ms
 
 
 def main():
@@ -98,10 +113,10 @@ def main():
         rows = [one_run(ticket) for _ in range(args.runs)]
     finally:
         lab("purge")
-    print("| run | power loss of n3 → offline on n1, n2 | leader power loss → first acknowledged write |")
-    print("| --- | --- | --- |")
-    for i, (seen, write_ms) in enumerate(rows, 1):
-        print(f"| {i} | {seen.get(1, float('nan')):.0f} ms, {seen.get(2, float('nan')):.0f} ms | {write_ms:.0f} ms |")
+    print("| run | power loss of n3 → offline on n1, n2 | leader power loss → first acknowledged write | write on a known minority → refused |")
+    print("| --- | --- | --- | --- |")
+    for i, (seen, write_ms, refused_ms) in enumerate(rows, 1):
+        print(f"| {i} | {seen.get(1, float('nan')):.0f} ms, {seen.get(2, float('nan')):.0f} ms | {write_ms:.0f} ms | {refused_ms:.0f} ms |")
 
 
 if __name__ == "__main__":

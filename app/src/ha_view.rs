@@ -229,30 +229,41 @@ pub fn resource_form(existing: Option<&HaResource>, vmid: &str, max_restart: &st
     }
 }
 
+/// The guests HA does not manage yet, read fresh when the Add dialog opens (a guest created a
+/// moment ago is offered even if the panel behind has not reloaded yet).
+async fn unmanaged_guests() -> ApiResult<Vec<(u32, String)>> {
+    let resources = api_client::get::<Vec<HaResource>>("/cluster/ha/resources".into()).await?;
+    let guests = api_client::get::<Vec<ClusterResource>>("/cluster/resources?type=vm".into()).await?;
+    Ok(HaView { resources, guests, ..Default::default() }.unmanaged())
+}
+
 /// Add or edit an HA resource: VM (from the guests HA does not manage yet), Max. Restart,
 /// Max. Relocate, Request State, Failback, Comment.
 #[component]
 fn HaResourceDialog(existing: Option<HaResource>, view: HaView, #[prop(into)] on_done: Callback<()>, #[prop(into)] on_cancel: Callback<()>) -> impl IntoView {
     let editing = existing.is_some();
-    let candidates = view.unmanaged();
-    let vmid = RwSignal::new(match &existing {
-        Some(r) => r.vmid().map(|v| v.to_string()).unwrap_or_default(),
-        None => candidates.first().map(|(v, _)| v.to_string()).unwrap_or_default(),
-    });
+    let candidates = Resource::new(|| (), |_| unmanaged_guests());
+    let vmid = RwSignal::new(existing.as_ref().and_then(HaResource::vmid).map(|v| v.to_string()).unwrap_or_default());
     let max_restart = RwSignal::new(existing.as_ref().and_then(|r| r.max_restart).unwrap_or(DEFAULT_MAX_RESTART).to_string());
     let max_relocate = RwSignal::new(existing.as_ref().and_then(|r| r.max_relocate).unwrap_or(DEFAULT_MAX_RELOCATE).to_string());
     let request = RwSignal::new(existing.as_ref().and_then(|r| r.state.clone()).unwrap_or_else(|| "started".into()));
     let failback = RwSignal::new(existing.as_ref().and_then(|r| r.failback).unwrap_or(true));
     let comment = RwSignal::new(existing.as_ref().and_then(|r| r.comment.clone()).unwrap_or_default());
     let error = RwSignal::new(None::<String>);
-    let nothing_to_add = !editing && candidates.is_empty();
+    let nothing_to_add = Signal::derive(move || !editing && candidates.get().is_some_and(|r| r.is_ok_and(|l| l.is_empty())));
+    let cannot_add = Signal::derive(move || !editing && candidates.get().and_then(Result::ok).is_none_or(|l| l.is_empty()));
     let current_sid = existing.as_ref().map(|r| r.sid.clone()).unwrap_or_default();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
+        // The select shows its first guest until one is picked.
+        let mut chosen = vmid.get_untracked();
+        if chosen.is_empty() {
+            chosen = candidates.get_untracked().and_then(Result::ok).and_then(|l| l.first().map(|(v, _)| v.to_string())).unwrap_or_default();
+        }
         let (method, path, form) = resource_form(
             existing.as_ref(),
-            &vmid.get_untracked(),
+            &chosen,
             &max_restart.get_untracked(),
             &max_relocate.get_untracked(),
             &request.get_untracked(),
@@ -280,17 +291,24 @@ fn HaResourceDialog(existing: Option<HaResource>, view: HaView, #[prop(into)] on
                         view! { <input name="sid" readonly=true prop:value=current_sid/> }.into_any()
                     } else {
                         view! {
-                            <select name="vmid" required=true on:change=move |ev| vmid.set(event_target_value(&ev))>
-                                {candidates.iter().map(|(v, label)| {
-                                    let value = v.to_string();
-                                    let chosen = { let value = value.clone(); move || vmid.get() == value };
-                                    view! { <option value=value selected=chosen>{label.clone()}</option> }
-                                }).collect_view()}
-                            </select>
+                            <Transition fallback=|| view! { <select name="vmid" disabled=true></select> }>
+                                {move || Suspend::new(async move {
+                                    let list = candidates.await.unwrap_or_default();
+                                    view! {
+                                        <select name="vmid" required=true on:change=move |ev| vmid.set(event_target_value(&ev))>
+                                            {list.into_iter().enumerate().map(|(i, (v, label))| {
+                                                let value = v.to_string();
+                                                let chosen = { let value = value.clone(); move || vmid.with(|c| if c.is_empty() { i == 0 } else { *c == value }) };
+                                                view! { <option value=value selected=chosen>{label}</option> }
+                                            }).collect_view()}
+                                        </select>
+                                    }
+                                })}
+                            </Transition>
                         }.into_any()
                     }}
                 </label>
-                {nothing_to_add.then(|| view! { <p class="hint" data-testid="ha-no-guests">"Every guest is already managed by HA."</p> })}
+                {move || nothing_to_add.get().then(|| view! { <p class="hint" data-testid="ha-no-guests">"Every guest is already managed by HA."</p> })}
                 <label>"Max. Restart"
                     <input name="max_restart" type="number" min="0" max="10" required=true prop:value=max_restart on:input=move |ev| max_restart.set(event_target_value(&ev))/>
                 </label>
@@ -310,7 +328,7 @@ fn HaResourceDialog(existing: Option<HaResource>, view: HaView, #[prop(into)] on
                     <input name="comment" prop:value=comment on:input=move |ev| comment.set(event_target_value(&ev))/>
                 </label>
                 {view.few_votes().then(|| view! { <p class="warning">{VOTES_HINT}</p> })}
-                <DialogFooter error on_cancel label=if editing { "OK".to_string() } else { "Add".to_string() } disabled=nothing_to_add/>
+                <DialogFooter error on_cancel label=if editing { "OK".to_string() } else { "Add".to_string() } disabled=cannot_add/>
             </form>
         </div>
     }

@@ -88,6 +88,7 @@ test('Datacenter → HA: add a guest through the dialog, watch it move after a p
 
   // n1 loses power: the panel shows the service on another node, without a reload.
   lab('poweroff', 'n1');
+  await expect(page.getByTestId('tree-node-n1').locator('.icon.node').first()).toHaveClass(/offline/, { timeout: 15_000 });
   await expect(row).not.toHaveAttribute('data-node', 'n1', { timeout: 60_000 });
   await expect(row).toHaveAttribute('data-state', 'started', { timeout: 30_000 });
   const target = await row.getAttribute('data-node');

@@ -68,6 +68,39 @@ pub async fn relay_store_changes(mut changes: broadcast::Receiver<Arc<Vec<String
     }
 }
 
+/// What of gossip's view an open page shows: who is alive, and each peer's running guests and
+/// storage availability (not its load or memory, which change all the time).
+fn membership_view(liveness: &crate::cluster::liveness::Liveness, me: &str) -> Vec<(String, bool, Vec<u32>, Vec<(String, bool)>)> {
+    let mut view: Vec<_> = liveness
+        .peers()
+        .into_iter()
+        .map(|p| {
+            let (running, storages) = p.status.map(|s| (s.running, s.storages.into_iter().map(|st| (st.id, st.active)).collect())).unwrap_or_default();
+            (p.node, p.alive, running, storages)
+        })
+        .collect();
+    view.push((me.to_string(), true, Vec::new(), Vec::new()));
+    view.sort();
+    view
+}
+
+/// Announce changes in gossip's view (a node up or down, a guest started or stopped elsewhere,
+/// a storage's availability on another node) as `resources` events, checked every 200 ms:
+/// pages see a power loss as soon as this node's gossip does.
+pub async fn relay_membership(liveness: Arc<crate::cluster::liveness::Liveness>, me: String, events: broadcast::Sender<Event>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Vec::new();
+    loop {
+        tick.tick().await;
+        let view = membership_view(&liveness, &me);
+        if view != last {
+            last = view;
+            let _ = events.send(Event::Resources);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,20 +139,17 @@ pub async fn acquire(state: &AppState, name: &str, duration: Duration) -> Result
 }
 
 /// [`acquire`], with the version and log index of the grant.
+///
+/// Decided on committed state: when this node's copy says another node holds the lease, it
+/// first catches up with everything committed (a read barrier through the leader) and looks
+/// again, so a release that has committed elsewhere is never mistaken for a live hold.
 pub async fn grant(state: &AppState, name: &str, duration: Duration) -> Result<Grant, ClusterError> {
     let me = state.node.to_string();
-    let now = Instant::now();
-    let current = current(state, name).await?;
-    if let Some(record) = &current {
-        let seen = state.leases.observe(name, record, now);
-        let expired = now >= expires_for_others(record, seen);
-        if record.holder != me && expired {
-            tracing::info!(lease = name, holder = %record.holder, version = record.version, unrenewed_ms = now.duration_since(seen).as_millis() as u64, "taking over an expired lease");
-        }
-        if record.holder != me && !expired {
-            let left = expires_for_others(record, seen).saturating_duration_since(now);
-            return Err(ClusterError::Refused(format!("lease '{name}' is held by {} (expires in {} s at the earliest)", record.holder, left.as_secs() + 1)));
-        }
+    let mut current = current(state, name).await?;
+    if let Err(refused) = may_take(state, name, current.as_ref(), Instant::now()) {
+        state.cluster.read_barrier(BARRIER_WAIT).await.map_err(|_| refused)?;
+        current = self::current(state, name).await?;
+        may_take(state, name, current.as_ref(), Instant::now())?;
     }
     // A renewal keeps the take; a lease taken anew (free, or from another holder) gets a new one.
     let take = match &current {
@@ -170,6 +167,26 @@ pub async fn grant(state: &AppState, name: &str, duration: Duration) -> Result<G
     let until = started + duration;
     state.leases.hold(name, next.version, until);
     Ok(Grant { until, record: next, index: result.index })
+}
+
+/// How long a lease decision waits to catch up with the committed state.
+const BARRIER_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether this node may take or renew `name` as `record` stands: it holds it, it is free, or
+/// its holder let it run out by this node's clock.
+fn may_take(state: &AppState, name: &str, record: Option<&LeaseRecord>, now: Instant) -> Result<(), ClusterError> {
+    let Some(record) = record else { return Ok(()) };
+    if record.holder == state.node.as_str() {
+        return Ok(());
+    }
+    let seen = state.leases.observe(name, record, now);
+    let expires = expires_for_others(record, seen);
+    if now < expires {
+        let left = expires.saturating_duration_since(now);
+        return Err(ClusterError::Refused(format!("lease '{name}' is held by {} (expires in {} s at the earliest)", record.holder, left.as_secs() + 1)));
+    }
+    tracing::info!(lease = name, holder = %record.holder, version = record.version, unrenewed_ms = now.duration_since(seen).as_millis() as u64, "taking over an expired lease");
+    Ok(())
 }
 
 /// Give up `name` if this node holds it.

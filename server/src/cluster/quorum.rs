@@ -25,6 +25,26 @@ pub fn config_is_quorate(config: &ClusterConfig, voters: Option<&BTreeSet<String
     is_quorate(present, expected_votes(config, voters))
 }
 
+/// How long this node must have seen itself without quorum before its writes stop waiting for
+/// one: longer than gossip takes to see a joiner or a returning peer, so a fresh member's view
+/// (config known, peers not heard yet) never refuses a write Raft could commit.
+pub const SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Keep the store's quorum hint current (every 250 ms): what gossip and the vote arithmetic say
+/// about this node's quorum. Writes use it only to stop waiting for a leader that cannot come.
+pub async fn keep_hint(db: sqlx::SqlitePool, cluster: std::sync::Arc<super::ClusterHandle>, liveness: std::sync::Arc<super::liveness::Liveness>, me: String) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let quorate = match ClusterConfig::load(&db).await {
+            Ok(Some(config)) if cluster.raft().await.is_some() => Some(config_is_quorate(&config, cluster.voters().await.as_ref(), &liveness.online(&me))),
+            _ => None,
+        };
+        cluster.set_quorum_hint(quorate);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

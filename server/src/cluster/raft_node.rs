@@ -51,6 +51,8 @@ pub struct ClusterHandle {
     joining: std::sync::atomic::AtomicBool,
     /// The keys of every change applied to this node's tree (see [`Self::subscribe_changes`]).
     changes: AppliedKeys,
+    /// Since when this node has seen itself without quorum (see [`super::quorum::keep_hint`]).
+    no_quorum_since: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Held for the whole of a join on the joiner: a second join is refused meanwhile, and so are
@@ -86,7 +88,7 @@ impl ClusterHandle {
     /// ([`super::epoch::start_store`] calls [`Self::resume`]).
     pub async fn open(db: SqlitePool, tls: Arc<NodeTls>) -> anyhow::Result<Arc<Self>> {
         let was_member = local_node_id(&db).await?.is_some();
-        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default(), joining: Default::default(), changes: AppliedKeys::new(64) }))
+        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default(), joining: Default::default(), changes: AppliedKeys::new(64), no_quorum_since: Default::default() }))
     }
 
     /// The lowest node id not in `used`, not a Raft member and not recently handed to another
@@ -120,7 +122,25 @@ impl ClusterHandle {
         let raft = Raft::new(id, raft_config()?, network, RaftLogStore::new(self.db.clone()), ConfigStateMachine::new(self.db.clone()).with_change_feed(self.changes.clone())).await?;
         *self.raft.write().await = Some((id, raft.clone()));
         self.starting.store(false, std::sync::atomic::Ordering::SeqCst);
+        // A new membership (resumed, created, forced alone): what was known of quorum is stale.
+        self.set_quorum_hint(None);
         Ok(raft)
+    }
+
+    /// Record what gossip says of this node's quorum (`None`: not a member, or not known).
+    pub fn set_quorum_hint(&self, quorate: Option<bool>) {
+        let mut since = self.no_quorum_since.lock().unwrap_or_else(|p| p.into_inner());
+        match quorate {
+            Some(false) => {
+                since.get_or_insert_with(std::time::Instant::now);
+            }
+            _ => *since = None,
+        }
+    }
+
+    /// Whether this node has seen itself without quorum for [`super::quorum::SETTLED`].
+    pub fn knows_no_quorum(&self) -> bool {
+        self.no_quorum_since.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() >= super::quorum::SETTLED)
     }
 
     /// The keys of each change applied to this node's copy of the tree, as it applies them
@@ -163,6 +183,37 @@ impl ClusterHandle {
             if tokio::time::timeout_at(deadline, metrics.changed()).await.map(|r| r.is_err()).unwrap_or(true) {
                 return false;
             }
+        }
+    }
+
+    /// The leader's read index: the log index up to which everything committed is known, after
+    /// the leader has confirmed with a quorum that it still leads (openraft's
+    /// `ensure_linearizable`; no log entry is written). Asked of the leader by a follower.
+    pub async fn read_index(&self, within: Duration) -> Result<u64, ClusterError> {
+        match self.leader().await? {
+            (_, None) => self.leader_read_index(within).await,
+            (_, Some(leader)) => match node_call::<_, Result<u64, String>>(&self.tls, &self.db, &leader, "read-index", &(), within).await {
+                Ok(Ok(index)) => Ok(index),
+                Ok(Err(_)) | Err(_) => Err(ClusterError::NoQuorum),
+            },
+        }
+    }
+
+    /// [`Self::read_index`] on the leader itself (a follower's call is refused, never passed on).
+    pub async fn leader_read_index(&self, within: Duration) -> Result<u64, ClusterError> {
+        let (raft, None) = self.leader().await? else { return Err(ClusterError::NoQuorum) };
+        let id = tokio::time::timeout(within, raft.ensure_linearizable()).await.map_err(|_| ClusterError::NoQuorum)?.map_err(|_| ClusterError::NoQuorum)?;
+        Ok(id.map_or(0, |l| l.index))
+    }
+
+    /// A read barrier: once it returns, this node's copy of the store holds everything committed
+    /// before the call.
+    pub async fn read_barrier(&self, within: Duration) -> Result<(), ClusterError> {
+        let index = self.read_index(within).await?;
+        if self.catch_up(index, within).await {
+            Ok(())
+        } else {
+            Err(ClusterError::NoQuorum)
         }
     }
 
@@ -223,6 +274,11 @@ impl ClusterHandle {
         command.request.get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
         let deadline = tokio::time::Instant::now() + WRITE_TIMEOUT;
         loop {
+            // PVE refuses at once without quorum; waiting out the timeout helps only while a
+            // quorate cluster elects a leader.
+            if self.knows_no_quorum() {
+                return Err(ClusterError::NoQuorum);
+            }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, self.try_write(&command, left)).await {
                 Ok(Ok(result)) => return Ok(result),

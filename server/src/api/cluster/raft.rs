@@ -87,6 +87,11 @@ async fn write(State(state): State<AppState>, NodeCall(command, _): NodeCall<Com
     answer(result)
 }
 
+async fn read_index(State(state): State<AppState>, NodeCall((), _): NodeCall<()>) -> Json<Value> {
+    let result: Result<u64, String> = state.cluster.leader_read_index(std::time::Duration::from_secs(2)).await.map_err(|e| e.to_string());
+    answer(result)
+}
+
 async fn add_member(State(state): State<AppState>, NodeCall((id, addr), _): NodeCall<(u64, NodeAddr)>) -> Json<Value> {
     let result: Result<(), String> = state.cluster.add_member(id, addr).await.map_err(|e| e.to_string());
     answer(result)
@@ -108,6 +113,7 @@ pub fn router() -> Router<AppState> {
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/write", post(write))
+        .route("/raft/read-index", post(read_index))
         .route("/raft/add-member", post(add_member))
         .route("/raft/remove-member", post(remove_member))
         .route("/raft/join", post(join))
