@@ -16,6 +16,8 @@ enum LogTab {
 #[component]
 pub fn LogPanel() -> impl IntoView {
     let tab = RwSignal::new(LogTab::Tasks);
+    // The task opened from the list, followed on its own node.
+    let viewing = RwSignal::new(None::<String>);
     let live = use_live();
     let tasks = Resource::new(move || live.log_tick.get(), |_| api_client::get::<Vec<TaskSummary>>("/cluster/tasks".into()));
     let log = Resource::new(move || live.log_tick.get(), |_| api_client::get::<Vec<ClusterLogEntry>>("/cluster/log?max=50".into()));
@@ -35,9 +37,15 @@ pub fn LogPanel() -> impl IntoView {
                                 LogTab::Tasks => match tasks.await {
                                     Ok(list) if list.is_empty() => view! { <p class="empty">"No tasks yet."</p> }.into_any(),
                                     Ok(list) => view! {
-                                        <table class="grid"><tbody>
-                                            {list.into_iter().map(|t| view! {
-                                                <tr><td>{format::clock(t.starttime)}</td><td>{t.node}</td><td>{t.user}</td><td>{format!("{} {}", t.kind, t.id)}</td><td>{t.status.unwrap_or_else(|| "running".into())}</td></tr>
+                                        <table class="grid selectable" data-testid="task-list"><tbody>
+                                            {list.into_iter().map(|t| {
+                                                let upid = t.upid.clone();
+                                                let node_attr = t.node.clone();
+                                                view! {
+                                                    <tr data-testid="task-row" data-node=node_attr on:click=move |_| viewing.set(Some(upid.clone()))>
+                                                        <td>{format::clock(t.starttime)}</td><td>{t.node}</td><td>{t.user}</td><td>{format!("{} {}", t.kind, t.id)}</td><td>{t.status.unwrap_or_else(|| "running".into())}</td>
+                                                    </tr>
+                                                }
                                             }).collect_view()}
                                         </tbody></table>
                                     }.into_any(),
@@ -61,5 +69,8 @@ pub fn LogPanel() -> impl IntoView {
                 </Transition>
             </div>
         </footer>
+        {move || viewing.get().map(|upid| view! {
+            <crate::task_viewer::TaskViewer upid on_done=move |_ok: bool| () on_close=move || viewing.set(None)/>
+        })}
     }
 }

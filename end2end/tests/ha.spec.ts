@@ -68,6 +68,15 @@ test('Datacenter → HA: add a guest through the dialog, watch it move after a p
     await expect(page.getByTestId(`tree-storage-${node}-nfs1`)).toHaveAttribute('data-status', 'available', { timeout: 30_000 });
   }
   await waitTask(page, await api(page, 'POST', '/nodes/n1/qemu', { vmid: '100', name: 'ha-guest', memory: '128', kvm: '0', scsi0: 'nfs1:1,format=qcow2' }));
+  // A task of n1 shows in n3's bottom panel and opens in the task viewer, its log read from n1.
+  const created = page.getByTestId('task-row').filter({ hasText: 'qmcreate 100' });
+  await expect(created).toHaveAttribute('data-node', 'n1', { timeout: 15_000 });
+  await expect(created).toContainText('OK');
+  await created.click();
+  const viewer = page.getByRole('dialog', { name: 'Task viewer' });
+  await expect(viewer).toContainText('qmcreate 100');
+  await expect(viewer.getByTestId('task-log')).toContainText('TASK OK');
+  await viewer.getByRole('button', { name: 'Close' }).click();
 
   // Add: the VM list offers the unmanaged guest.
   await page.getByRole('button', { name: 'Add' }).click();
@@ -104,7 +113,15 @@ test('Datacenter → HA: add a guest through the dialog, watch it move after a p
   await expect(page.getByTestId('guest-ha-state')).toHaveText('started');
 
   // Edit and Remove.
+  // The Datacenter Summary counts it: one VM running, one HA service started, n1 offline.
   await page.getByRole('link', { name: 'Datacenter' }).first().click();
+  await expect(page).toHaveURL(/\/datacenter\/summary$/);
+  await expect(page.getByTestId('dc-vms-running')).toHaveText('1');
+  await expect(page.getByTestId('dc-ha-services')).toHaveText('started: 1');
+  await expect(page.getByTestId('dc-nodes-offline')).toHaveText('1');
+  await expect(page.getByTestId('dc-node-n1')).toHaveAttribute('data-online', '0');
+  await expect(page.getByTestId(`dc-node-${target}`)).toContainText(`${SUBNET}.`);
+  await page.screenshot({ path: 'test-results/datacenter-summary-1280.png' });
   await page.getByRole('link', { name: 'HA', exact: true }).click();
   await page.getByTestId('ha-row-vm:100').click();
   await page.getByRole('button', { name: 'Edit' }).click();

@@ -189,6 +189,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         leptos,
     });
     tokio::spawn(crate::events::relay_store_changes(cluster.subscribe_changes(), events.clone()));
+    tokio::spawn(crate::task_list::publish(state.tasks.clone(), cluster.clone(), config.node.to_string(), events.subscribe()));
     tokio::spawn(crate::events::relay_membership(liveness.clone(), config.node.to_string(), events.clone()));
     tokio::spawn(crate::cluster::quorum::keep_hint(db.clone(), cluster.clone(), liveness.clone(), config.node.to_string()));
     tokio::spawn(storage.run(db.clone(), config.node.to_string(), liveness.clone(), events.clone()));

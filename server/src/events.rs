@@ -38,11 +38,12 @@ impl Event {
     /// What a change to `key` in the replicated store means to an open console. Leases are
     /// renewed every second and show nowhere, so they announce nothing.
     pub fn for_store_key(key: &str) -> &'static [Event] {
-        const ALL: &[Event] = &[Event::Resources, Event::Ha, Event::ClusterLog];
+        const ALL: &[Event] = &[Event::Resources, Event::Ha, Event::ClusterLog, Event::Tasks];
         match key {
             "*" => ALL,
             k if k.starts_with("ha/") => &[Event::Ha],
             k if k.starts_with("clusterlog/") => &[Event::ClusterLog],
+            k if k.starts_with("tasklist/") => &[Event::Tasks],
             k if k.starts_with("qemu/") || k.starts_with("storage/") || k.starts_with("cluster/") => &[Event::Resources],
             _ => &[],
         }
@@ -110,6 +111,7 @@ mod tests {
         assert!(Event::for_store_key("leases/ha-agent-n1").is_empty());
         assert_eq!(Event::for_store_key("ha/manager_status").iter().map(Event::name).collect::<Vec<_>>(), ["ha"]);
         assert_eq!(Event::for_store_key("qemu/100").iter().map(Event::name).collect::<Vec<_>>(), ["resources"]);
-        assert_eq!(Event::for_store_key("*").len(), 3);
+        assert_eq!(Event::for_store_key("*").len(), 4);
+        assert_eq!(Event::for_store_key("tasklist/n2").iter().map(Event::name).collect::<Vec<_>>(), ["tasks"]);
     }
 }

@@ -22,6 +22,7 @@ mod node_stats;
 mod pki;
 mod state;
 mod storage;
+mod task_list;
 mod tasks;
 mod vm_runtime;
 

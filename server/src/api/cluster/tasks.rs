@@ -1,4 +1,4 @@
-//! `GET /cluster/tasks`: recent tasks (of this node until the cluster shares task lists); a user
+//! `GET /cluster/tasks`: recent tasks of every node (see `task_list`), running first; a user
 //! sees its own, Sys.Audit on `/` sees all.
 
 use axum::extract::State;
@@ -13,6 +13,6 @@ use crate::state::AppState;
 pub async fn get_tasks(auth: Authenticated, State(state): State<AppState>, params: RawParams) -> ApiResult<Json<Value>> {
     params.check::<serde::de::IgnoredAny>(&[])?;
     let all_users = auth.require(Privilege::SysAudit, "/").is_ok();
-    let tasks: Vec<_> = state.tasks.recent(50).await?.into_iter().filter(|t| all_users || t.user == auth.userid.as_str()).collect();
+    let tasks: Vec<_> = crate::task_list::merged(&state.db, &state.tasks, state.node.as_str()).await?.into_iter().filter(|t| all_users || t.user == auth.userid.as_str()).collect();
     Ok(crate::api::data(tasks))
 }
