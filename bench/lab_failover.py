@@ -96,7 +96,7 @@ def one_run(ticket):
         refused_ms = (time.perf_counter() - t0) * 1000
         assert err.reason == "cluster not ready - no quorum?", err.reason
     lab("heal")
-    wait(lambda: all(status(n, ticket)[0]["quorate"] == 1 for n in (1, 2, 3)))
+    wait(lambda: all(sum(e.get("online", 0) for e in status(n, ticket) if e["type"] == "node") == 3 for n in (1, 2, 3)))
     return seen, write_ms, refused_ms
 
 

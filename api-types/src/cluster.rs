@@ -19,6 +19,9 @@ pub enum ClusterStatusEntry {
         /// corral only: the votes quorum is counted against (those of the Raft voters).
         #[serde(skip_serializing_if = "Option::is_none", default)]
         expected_votes: Option<u32>,
+        /// corral only: this node's Raft term (it rises with every election it sees or starts).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        term: Option<u64>,
     },
     Node {
         id: String,

@@ -230,3 +230,48 @@ async fn nodes_exchange_ssh_keys_run_commands_on_peers_and_flag_unreachable_ssh(
     wait_data(n1, &t, "/cluster/gossip", "n3's SSH back", |d| ssh_of(d, "n3")["ssh"] == 1).await;
     assert_eq!(lab.sh(&["corral", "n1", "ssh", "n3", "--", "hostname"]).trim(), "n3");
 }
+
+fn cluster_row(d: &serde_json::Value) -> serde_json::Value {
+    d.as_array().and_then(|a| a.iter().find(|e| e["type"] == "cluster")).cloned().unwrap_or_default()
+}
+
+/// Issue 12 #6: a node cut off for a while must not raise its Raft term (it cannot win an
+/// election), so that on its return it does not depose the working leader; and right after it
+/// loses power the others still write.
+#[tokio::test]
+async fn a_healed_minority_does_not_depose_the_leader() {
+    if !lab::available() {
+        return;
+    }
+    let (lab, t) = clustered_lab("heal", "10.77.20").await;
+    let (_, status) = lab.node("n1").get(&t, "/cluster/status").await;
+    let leader = cluster_row(&status["data"])["leader"].as_str().unwrap().to_string();
+    let cut = if leader == "n3" { "n2" } else { "n3" }.to_string();
+    let other = ["n1", "n2", "n3"].into_iter().find(|n| *n != leader && *n != cut).unwrap().to_string();
+    let (_, status) = lab.node(&leader).get(&t, "/cluster/status").await;
+    let term = cluster_row(&status["data"])["term"].as_u64().unwrap();
+
+    lab.sh(&["partition", &cut, &format!("{leader},{other}")]);
+    wait_data(lab.node(&cut), &t, "/cluster/status", "the cut node without quorum", |d| quorate(d) == Some(false)).await;
+    // The fault itself: the cut lasts well past Raft's election timeout (3-4 s of silence), as
+    // in the report (11 s). Without the election gate the cut node campaigns meanwhile.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (_, status) = lab.node(&cut).get(&t, "/cluster/status").await;
+    assert_eq!(cluster_row(&status["data"])["term"].as_u64(), Some(term), "the cut node campaigned: {status}");
+    lab.sh(&["heal"]);
+    wait_data(lab.node(&leader), &t, "/cluster/status", "all three online again", |d| {
+        quorate(d) == Some(true) && d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3
+    })
+    .await;
+    wait_data(lab.node(&cut), &t, "/cluster/status", "the returned node follows the leader", |d| cluster_row(d)["leader"] == leader.as_str()).await;
+    let (_, status) = lab.node(&leader).get(&t, "/cluster/status").await;
+    let row = cluster_row(&status["data"]);
+    assert_eq!((row["leader"].as_str(), row["term"].as_u64()), (Some(leader.as_str()), Some(term)), "the leader was deposed: {row}");
+
+    // The returned node loses power a second later: the majority writes at once.
+    lab.sh(&["poweroff", &cut]);
+    let (status, body) = add_token(lab.node(&leader), &t, "after-heal").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = add_token(lab.node(&other), &t, "after-heal-2").await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -30,24 +30,46 @@ pub fn config_is_quorate(config: &ClusterConfig, voters: Option<&BTreeSet<String
 /// (config known, peers not heard yet) never refuses a write Raft could commit.
 pub const SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Keep the store's quorum hint current (every 250 ms): what gossip and the vote arithmetic say
+/// Whether this node may start a Raft election: only while gossip shows it a quorum and does
+/// not hear the current leader. A node cut off from the others thus never raises its term (its
+/// gossip loses the leader and the quorum together), so on its return it cannot depose the
+/// working leader — the pre-vote openraft 0.9 lacks. Unknown (not a member yet): allowed.
+pub fn election_allowed(quorate: Option<bool>, leader_heard: bool) -> bool {
+    match quorate {
+        None => true,
+        Some(quorate) => quorate && !leader_heard,
+    }
+}
+
+/// Keep the store's quorum hint and election gate current (every 250 ms): what gossip and the vote arithmetic say
 /// about this node's quorum. Writes use it only to stop waiting for a leader that cannot come.
 pub async fn keep_hint(db: sqlx::SqlitePool, cluster: std::sync::Arc<super::ClusterHandle>, liveness: std::sync::Arc<super::liveness::Liveness>, me: String) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let online = liveness.online(&me);
         let quorate = match ClusterConfig::load(&db).await {
-            Ok(Some(config)) if cluster.raft().await.is_some() => Some(config_is_quorate(&config, cluster.voters().await.as_ref(), &liveness.online(&me))),
+            Ok(Some(config)) if cluster.raft().await.is_some() => Some(config_is_quorate(&config, cluster.voters().await.as_ref(), &online)),
             _ => None,
         };
         cluster.set_quorum_hint(quorate);
+        let leader_heard = cluster.leader_name().await.is_some_and(|l| l != me && online.contains(&l));
+        cluster.allow_elections(election_allowed(quorate, leader_heard)).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elections_only_with_quorum_and_without_a_leader_to_hear() {
+        assert!(election_allowed(Some(true), false), "the leader is gone: elect");
+        assert!(!election_allowed(Some(true), true), "the leader still answers gossip: wait");
+        assert!(!election_allowed(Some(false), false), "cut off: never raise the term");
+        assert!(election_allowed(None, false));
+    }
 
     #[test]
     fn majority_of_expected_votes() {

@@ -138,6 +138,20 @@ impl ClusterHandle {
         }
     }
 
+    /// This node's current Raft term.
+    pub async fn term(&self) -> Option<u64> {
+        let (_, raft) = self.raft().await?;
+        let term = raft.metrics().borrow().current_term;
+        Some(term)
+    }
+
+    /// Let this node's Raft start elections, or not (see [`super::quorum::election_allowed`]).
+    pub async fn allow_elections(&self, allowed: bool) {
+        if let Some((_, raft)) = self.raft().await {
+            raft.runtime_config().elect(allowed);
+        }
+    }
+
     /// Whether this node has seen itself without quorum for [`super::quorum::SETTLED`].
     pub fn knows_no_quorum(&self) -> bool {
         self.no_quorum_since.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() >= super::quorum::SETTLED)

@@ -40,6 +40,7 @@ pub async fn get_status(auth: Authenticated, State(state): State<AppState>, para
         quorate: state.sees_quorum(&config).await,
         leader: state.cluster.leader_name().await,
         expected_votes: Some(quorum::expected_votes(&config, state.cluster.voters().await.as_ref())),
+        term: state.cluster.term().await,
     }];
     for node in &config.nodes {
         entries.push(ClusterStatusEntry::Node {
