@@ -19,11 +19,21 @@ enum Dialog {
     Expected,
 }
 
+/// The join information, asked for only in a cluster: a standalone node answers 424, which a
+/// browser would log as a failed request on every refresh.
+async fn join_info() -> api_client::ApiResult<JoinInfo> {
+    let status = api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into()).await?;
+    if !status.iter().any(|e| matches!(e, corral_api_types::cluster::ClusterStatusEntry::Cluster { .. })) {
+        return Err(ApiFailure { status: 424, message: "no cluster defined".into() });
+    }
+    api_client::get::<JoinInfo>("/cluster/config/join".into()).await
+}
+
 #[component]
 pub fn ClusterPanel() -> impl IntoView {
     let live = use_live();
     let version = RwSignal::new(0u64);
-    let join = Resource::new(move || (version.get(), live.tick.get()), |_| api_client::get::<JoinInfo>("/cluster/config/join".into()));
+    let join = Resource::new(move || (version.get(), live.tick.get()), |_| join_info());
     let nodes = Resource::new(move || (version.get(), live.tick.get()), |_| api_client::get::<Vec<ClusterConfigNode>>("/cluster/config/nodes".into()));
     let status = Resource::new(move || (version.get(), live.tick.get()), |_| {
         api_client::get::<Vec<corral_api_types::cluster::ClusterStatusEntry>>("/cluster/status".into())

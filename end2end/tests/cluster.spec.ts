@@ -1,5 +1,4 @@
-import { test, expect } from '@playwright/test';
-import { login } from './helpers';
+import { test, expect, login, watchErrors } from './helpers';
 import { joinerURL } from '../playwright.config';
 
 test('create a cluster from the Cluster panel, follow the task, copy the join information', async ({ page }) => {
@@ -36,7 +35,7 @@ test('create a cluster from the Cluster panel, follow the task, copy the join in
   expect(decoded.fingerprint).toBe(nodes.data[0].ssl_fingerprint);
   expect(decoded.peerLinks['0']).toBe('127.0.0.1');
   expect(decoded.ipAddress).toBe(new URL(page.url()).host);
-  await page.screenshot({ path: 'test-results/cluster-join-information.png' });
+  await page.screenshot({ path: '../docs/screenshots/cluster-join-information.png' });
 
   // The task also shows in the bottom panel.
   await info.getByRole('button', { name: 'Close' }).click();
@@ -52,6 +51,8 @@ test('join a second node by pasting the join information; its session keeps work
 
   const joinerContext = await browser.newContext({ ignoreHTTPSErrors: true, baseURL: joinerURL });
   const joiner = await joinerContext.newPage();
+  const joinerErrors: string[] = [];
+  watchErrors(joiner, joinerErrors);
   await joiner.goto('/datacenter/cluster');
   await login(joiner);
   await expect(joiner.getByTestId('cluster-info')).toHaveText('Standalone node - no cluster defined');
@@ -91,4 +92,5 @@ test('join a second node by pasting the join information; its session keeps work
   await page.getByRole('dialog', { name: 'Cluster Join Information' }).getByRole('button', { name: 'Close' }).click();
   await expect(page.getByTestId('tree-node-e2ejoiner')).toBeVisible({ timeout: 20_000 });
   await joinerContext.close();
+  expect(joinerErrors, "the joiner's page errors and console errors").toEqual([]);
 });

@@ -1,6 +1,6 @@
-import { test, expect, request, APIRequestContext } from '@playwright/test';
+import { request, APIRequestContext } from '@playwright/test';
 import { spawn, ChildProcess } from 'node:child_process';
-import { login, PASSWORD } from './helpers';
+import { test, expect, login, PASSWORD } from './helpers';
 
 // Two nodes of our own (the others belong to the other projects): a cluster that loses one of
 // its two nodes, and the admin forcing expected votes from the Cluster panel.

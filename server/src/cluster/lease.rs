@@ -147,7 +147,10 @@ pub async fn grant(state: &AppState, name: &str, duration: Duration) -> Result<G
     let me = state.node.to_string();
     let mut current = current(state, name).await?;
     if let Err(refused) = may_take(state, name, current.as_ref(), Instant::now()) {
-        state.cluster.read_barrier(BARRIER_WAIT).await.map_err(|_| refused)?;
+        if let Err(err) = state.cluster.read_barrier(BARRIER_WAIT).await {
+            tracing::warn!(lease = name, %err, "could not catch up with the committed state");
+            return Err(refused);
+        }
         current = self::current(state, name).await?;
         may_take(state, name, current.as_ref(), Instant::now())?;
     }
@@ -189,9 +192,15 @@ fn may_take(state: &AppState, name: &str, record: Option<&LeaseRecord>, now: Ins
     Ok(())
 }
 
-/// Give up `name` if this node holds it.
+/// Give up `name` if this node holds it (decided, like a take, on committed state).
 pub async fn release(state: &AppState, name: &str) -> Result<(), ClusterError> {
-    let Some(record) = current(state, name).await? else { return Ok(()) };
+    let mut record = current(state, name).await?;
+    // This node's own take may not have reached its copy yet: decide on committed state.
+    if record.as_ref().is_none_or(|r| r.holder != state.node.as_str()) {
+        state.cluster.read_barrier(BARRIER_WAIT).await?;
+        record = current(state, name).await?;
+    }
+    let Some(record) = record else { return Ok(()) };
     if record.holder != state.node.as_str() {
         return Err(ClusterError::Refused(format!("lease '{name}' is held by {}, not by this node", record.holder)));
     }

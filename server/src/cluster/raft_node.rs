@@ -208,7 +208,8 @@ impl ClusterHandle {
             (_, None) => self.leader_read_index(within).await,
             (_, Some(leader)) => match node_call::<_, Result<u64, String>>(&self.tls, &self.db, &leader, "read-index", &(), within).await {
                 Ok(Ok(index)) => Ok(index),
-                Ok(Err(_)) | Err(_) => Err(ClusterError::NoQuorum),
+                Ok(Err(text)) => Err(ClusterError::Refused(format!("read index from {}: {text}", leader.name))),
+                Err(err) => Err(ClusterError::Refused(format!("read index from {}: {err:#}", leader.name))),
             },
         }
     }

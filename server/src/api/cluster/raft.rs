@@ -53,7 +53,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for NodeCall<T> {
             .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "node call too large"))?;
         // Raft traffic never crosses epochs: an old-epoch node must not vote in, lead, or
         // write to the new one (and the other way round until it has resynced).
-        let consensus_call = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/write"].iter().any(|p| path.ends_with(p));
+        let consensus_call = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/write", "/raft/read-index"].iter().any(|p| path.ends_with(p));
         let mine = crate::cluster::epoch::current(&state.db).await;
         if consensus_call && sender_epoch != mine {
             return Err(ApiError::new(StatusCode::CONFLICT, format!("cluster epoch mismatch: sender {sender_epoch}, this node {mine}")));
