@@ -83,3 +83,26 @@ pub struct HaManagerState {
     #[serde(default)]
     pub node_status: std::collections::BTreeMap<String, String>,
 }
+
+/// One step of a failover (`GET /cluster/ha/timeline`, a corral extension).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FailoverStep {
+    /// `lost`, `fenced`, `recovery` or `started`.
+    pub step: String,
+    /// Unix time (seconds) of the cluster log entry that records it.
+    pub time: i64,
+    /// The node that recorded it.
+    pub node: String,
+    /// Why, in words (the cluster log's message).
+    pub msg: String,
+}
+
+/// One recovery of an HA service from a fenced node, as the cluster log tells it: node lost →
+/// lease expired and fenced → recovery node chosen → started there.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Failover {
+    pub sid: String,
+    pub from: String,
+    pub to: String,
+    pub steps: Vec<FailoverStep>,
+}

@@ -163,8 +163,16 @@ pub mod browser {
     }
 
     /// A console whose session ended goes back to the login page.
+    /// Set while the console logs out: refreshes answered 401 meanwhile (the session is gone on
+    /// purpose) must not send the page to `/login?next=…` instead of `/login`.
+    static LOGGING_OUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    pub fn begin_logout() {
+        LOGGING_OUT.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn on_unauthorized(status: u16) {
-        if status == 401 {
+        if status == 401 && !LOGGING_OUT.load(std::sync::atomic::Ordering::SeqCst) {
             if let Some(w) = web_sys::window() {
                 let here = w.location().pathname().unwrap_or_default();
                 let _ = w.location().assign(&format!("/login?next={}", js_sys::encode_uri_component(&here)));

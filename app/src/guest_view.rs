@@ -119,6 +119,7 @@ fn GuestSummary(node: String, status: Resource<api_client::ApiResult<GuestStatus
                                 <Field label="Status" value=s.qmpstatus.clone().unwrap_or_else(|| s.status.clone()) testid="guest-status"/>
                                 <Field label="Node" value=node testid="guest-node"/>
                                 <Field label="HA State" value=if s.ha.managed { s.ha.state.clone().unwrap_or_else(|| "started".into()) } else { "none".into() } testid="guest-ha-state"/>
+                                {s.ha.managed.then(|| view! { <p class="hint"><leptos_router::components::A href="/datacenter/ha#timeline">"Failover timeline"</leptos_router::components::A></p> })}
                                 <Field label="CPU usage" value=format!("{} of {} CPU(s)", format::percent(s.cpu), s.cpus)/>
                                 <Field label="Memory usage" value=format!("{} of {}", format::bytes(s.mem), format::bytes(s.maxmem)) testid="guest-mem"/>
                                 {s.pid.map(|pid| view! { <Field label="QEMU process" value=pid.to_string()/> })}

@@ -25,6 +25,9 @@ pub struct HaView {
     pub guests: Vec<ClusterResource>,
     /// The cluster's votes (one per node); `None` on a standalone node.
     pub votes: Option<u32>,
+    /// Recent failovers, newest first.
+    #[serde(default)]
+    pub failovers: Vec<corral_api_types::ha::Failover>,
 }
 
 impl HaView {
@@ -67,7 +70,8 @@ async fn load() -> ApiResult<HaView> {
         ClusterStatusEntry::Cluster { nodes, expected_votes, .. } => Some(expected_votes.unwrap_or(*nodes)),
         ClusterStatusEntry::Node { .. } => None,
     });
-    Ok(HaView { status, resources, node_states: manager.manager_status.node_status, guests, votes })
+    let failovers = api_client::get::<Vec<corral_api_types::ha::Failover>>("/cluster/ha/timeline".into()).await?;
+    Ok(HaView { status, resources, node_states: manager.manager_status.node_status, guests, votes, failovers })
 }
 
 #[derive(Clone, PartialEq)]
@@ -105,8 +109,9 @@ pub fn HaPanel() -> impl IntoView {
                                 <button disabled=move || selected.get().is_none() on:click=move |_| if let Some(r) = selected.get() { dialog.set(Dialog::Edit(r)) }>"Edit"</button>
                                 <button disabled=move || selected.get().is_none() on:click=move |_| if let Some(r) = selected.get() { dialog.set(Dialog::Remove(r.sid)) }>"Remove"</button>
                             </div>
-                            <ResourcesGrid view=v selected/>
+                            <ResourcesGrid view=v.clone() selected/>
                         </div>
+                        <Timeline failovers=v.failovers/>
                     }.into_any(),
                     Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
                 }
@@ -148,6 +153,49 @@ fn StatusGrid(view: HaView) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+        </div>
+    }
+}
+
+/// What each step of a failover is called on screen.
+fn step_label(step: &str) -> &'static str {
+    match step {
+        "lost" => "Node lost",
+        "fenced" => "Lease expired, node fenced",
+        "recovery" => "Recovery node chosen",
+        "started" => "Started",
+        _ => "",
+    }
+}
+
+/// The failover timeline (no PVE version has one): for each recent recovery, node lost → lease
+/// expired and fenced → recovery node chosen → started, with times relative to the loss.
+#[component]
+fn Timeline(failovers: Vec<corral_api_types::ha::Failover>) -> impl IntoView {
+    view! {
+        <div class="card wide" id="timeline" data-testid="ha-timeline">
+            <h2>"Failover timeline"</h2>
+            {failovers.is_empty().then(|| view! { <p class="empty">"No failover in the recent cluster log."</p> })}
+            {failovers.into_iter().take(5).map(|f| {
+                let t0 = f.steps.first().map(|s| s.time).unwrap_or_default();
+                view! {
+                    <h3 data-testid=format!("failover-{}", f.sid)>{format!("{}: {} → {}", f.sid, f.from, f.to)}</h3>
+                    <table class="grid" data-testid="failover-steps">
+                        <thead><tr><th>"Step"</th><th>"Time"</th><th>"After"</th><th>"Node"</th><th>"Reason"</th></tr></thead>
+                        <tbody>
+                            {f.steps.into_iter().map(|s| view! {
+                                <tr data-step=s.step.clone()>
+                                    <td>{step_label(&s.step)}</td>
+                                    <td>{crate::format::clock(s.time)}</td>
+                                    <td>{format!("+{} s", s.time - t0)}</td>
+                                    <td>{s.node.clone()}</td>
+                                    <td>{s.msg.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+            }).collect_view()}
         </div>
     }
 }

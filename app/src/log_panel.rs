@@ -56,7 +56,12 @@ pub fn LogPanel() -> impl IntoView {
                                         <table class="grid" data-testid="cluster-log"><tbody>
                                             {list.into_iter().map(|e| view! {
                                                 <tr class=if e.pri <= 3 { "error" } else { "" }>
-                                                    <td>{format::clock(e.time)}</td><td>{e.node}</td><td>{e.user}</td><td>{e.tag}</td><td>{e.msg}</td>
+                                                    <td>{format::clock(e.time)}</td><td>{e.node}</td><td>{e.user}</td><td>{e.tag}</td>
+                                                    <td>{if e.msg.starts_with("recover service '") || e.msg.starts_with("fencing: ") {
+                                                        view! { <leptos_router::components::A href="/datacenter/ha#timeline">{e.msg}</leptos_router::components::A> }.into_any()
+                                                    } else {
+                                                        e.msg.into_any()
+                                                    }}</td>
                                                 </tr>
                                             }).collect_view()}
                                         </tbody></table>

@@ -98,6 +98,14 @@ test('Datacenter → HA: add a guest through the dialog, watch it move after a p
   await page.getByTestId('tab-cluster-log').click();
   await expect(page.getByTestId('cluster-log')).toContainText(`recover service 'vm:100' from fenced node 'n1' to node '${target}'`, { timeout: 15_000 });
 
+  // The failover timeline tells it step by step: lost, fenced, recovery chosen, started.
+  const timeline = page.getByTestId('ha-timeline');
+  await expect(timeline.getByTestId('failover-vm:100')).toHaveText(`vm:100: n1 → ${target}`, { timeout: 15_000 });
+  await expect(timeline.locator('tr[data-step]')).toHaveCount(4, { timeout: 15_000 });
+  await expect(timeline.locator('tr[data-step]').first()).toContainText("node 'n1': state changed from 'online' => 'unknown'");
+  await expect(timeline.locator('tr[data-step=started]')).toContainText(target!);
+  await page.screenshot({ path: '../docs/screenshots/datacenter-ha-failover-1280.png', fullPage: true });
+
   // The guest's Summary on its new node says HA manages it.
   await page.getByTestId('tree-guest-100').getByRole('link').click();
   await expect(page).toHaveURL(new RegExp(`/qemu/${target}/100/summary$`));

@@ -193,9 +193,19 @@ impl DaemonEnv {
     }
 }
 
-/// Lines an admin should find in the cluster log: fencing, recovery, errors.
+/// Lines an admin should find in the cluster log: nodes lost, fencing, recovery, HA starts,
+/// errors (the failover timeline is built from them, see `timeline.rs`).
 fn for_cluster_log(level: Level, message: &str) -> bool {
-    level != Level::Info || message.starts_with("fencing") || message.starts_with("recover") || message.contains("=> 'fence'") || message.contains("=> master") || message.contains("lost agent lease") || message.contains("had moved")
+    level != Level::Info
+        || message.starts_with("fencing")
+        || message.starts_with("recover")
+        || message.contains("=> 'fence'")
+        || message.contains("=> 'unknown'")
+        || message.contains("=> master")
+        || message.contains("lost agent lease")
+        || message.contains("had moved")
+        // An HA service started: the last step of a failover timeline.
+        || (message.starts_with("service '") && message.ends_with("' started"))
 }
 
 impl Env for DaemonEnv {

@@ -7,6 +7,7 @@ pub mod env;
 pub mod fence_guard;
 pub mod jobs;
 pub mod store;
+pub mod timeline;
 
 use std::sync::Arc;
 

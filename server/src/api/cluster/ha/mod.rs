@@ -3,6 +3,7 @@
 pub mod resources;
 pub mod rules;
 pub mod status;
+pub mod timeline;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -10,7 +11,7 @@ use axum::Router;
 use crate::state::AppState;
 
 async fn index() -> axum::Json<serde_json::Value> {
-    crate::api::listing("id", &["groups", "resources", "rules", "status"])
+    crate::api::listing("id", &["groups", "resources", "rules", "status", "timeline"])
 }
 
 async fn status_index() -> axum::Json<serde_json::Value> {
@@ -36,4 +37,5 @@ pub fn router() -> Router<AppState> {
         .route("/ha/status", get(status_index))
         .route("/ha/status/current", get(status::current))
         .route("/ha/status/manager_status", get(status::manager_status))
+        .route("/ha/timeline", get(timeline::get))
 }
