@@ -17,6 +17,8 @@ use super::ClusterError;
 
 /// How long a write may wait for the leader and a quorum before it is refused.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a write waits for this node to apply it before returning (see [`ClusterHandle::write`]).
+const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 /// How long one forwarded write may wait for the leader's answer before trying again.
 const FORWARD_ATTEMPT: Duration = Duration::from_secs(1);
 /// Pause between attempts while a write waits for a leader.
@@ -296,7 +298,15 @@ impl ClusterHandle {
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, self.try_write(&command, left)).await {
-                Ok(Ok(result)) => return Ok(result),
+                Ok(Ok(result)) => {
+                    // Read your writes, as PVE's pmxcfs gives them: once a write through this
+                    // node returns, reads on this node see it (a follower applies it a moment
+                    // after the leader commits).
+                    if !self.catch_up(result.index, READ_YOUR_WRITES).await {
+                        tracing::debug!(index = result.index, "cluster write: committed, not applied here yet");
+                    }
+                    return Ok(result);
+                }
                 Ok(Err(Attempt::Final(err))) => return Err(err),
                 Ok(Err(Attempt::Retry(why))) => tracing::debug!(%why, "cluster write: retrying"),
                 Err(_) => {
