@@ -273,6 +273,41 @@ pub(crate) fn DialogFooter(
     }
 }
 
+/// "Remove X?": one DELETE of `path`, its error shown in the dialog, as PVE's remove windows.
+#[component]
+pub(crate) fn RemoveDialog(
+    title: &'static str,
+    #[prop(into)] text: String,
+    path: String,
+    #[prop(into)] on_done: Callback<()>,
+    #[prop(into)] on_cancel: Callback<()>,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let path = path.clone();
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            match api_client::send::<serde_json::Value>("DELETE", &path, &[], &[]).await {
+                Ok(_) => on_done.run(()),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (path, on_done);
+    };
+    view! {
+        <div class="modal-backdrop">
+            <form class="modal" role="dialog" aria-label=title on:submit=submit>
+                <h2>{title}</h2>
+                <p>{text}</p>
+                <DialogFooter error on_cancel label="Remove".to_string()/>
+            </form>
+        </div>
+    }
+}
+
 /// `pvecm expected` with the risk spelled out; the admin must tick that they understand it.
 #[component]
 fn ExpectedVotesDialog(#[prop(into)] on_done: Callback<()>, #[prop(into)] on_cancel: Callback<()>) -> impl IntoView {

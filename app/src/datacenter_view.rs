@@ -143,7 +143,7 @@ fn fraction(used: u64, total: u64) -> f64 {
 #[component]
 fn DatacenterSummary() -> impl IntoView {
     let live = use_live();
-    let summary = Resource::new(move || (live.tick.get(), live.ha_tick.get()), |_| load_summary());
+    let summary = Resource::new(move || live.tick.get(), |_| load_summary());
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading..."</p> }>
             {move || Suspend::new(async move {

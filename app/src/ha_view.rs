@@ -9,7 +9,7 @@ use corral_api_types::ha::{HaManagerStatus, HaResource, HaStatusRow, DEFAULT_MAX
 use leptos::prelude::*;
 
 use crate::api_client::{self, ApiResult};
-use crate::cluster_view::DialogFooter;
+use crate::cluster_view::{DialogFooter, RemoveDialog};
 use crate::live::use_live;
 
 /// PVE's words when quorum rests on fewer than three votes.
@@ -86,7 +86,7 @@ enum Dialog {
 pub fn HaPanel() -> impl IntoView {
     let live = use_live();
     let version = RwSignal::new(0u64);
-    let view_data = Resource::new(move || (version.get(), live.ha_tick.get(), live.tick.get()), |_| load());
+    let view_data = Resource::new(move || (version.get(), live.tick.get()), |_| load());
     let selected = RwSignal::new(None::<HaResource>);
     let dialog = RwSignal::new(Dialog::None);
     let done = move || {
@@ -121,7 +121,11 @@ pub fn HaPanel() -> impl IntoView {
             Dialog::None => ().into_any(),
             Dialog::Add => view! { <HaResourceDialog existing=None view=current.get_untracked() on_done=done on_cancel=move || dialog.set(Dialog::None)/> }.into_any(),
             Dialog::Edit(r) => view! { <HaResourceDialog existing=Some(r) view=current.get_untracked() on_done=done on_cancel=move || dialog.set(Dialog::None)/> }.into_any(),
-            Dialog::Remove(sid) => view! { <RemoveHaDialog sid on_done=done on_cancel=move || dialog.set(Dialog::None)/> }.into_any(),
+            Dialog::Remove(sid) => view! {
+                <RemoveDialog title="Remove HA resource" path=format!("/cluster/ha/resources/{sid}")
+                    text=format!("Remove {sid} from HA? The guest itself stays as it is.")
+                    on_done=done on_cancel=move || dialog.set(Dialog::None)/>
+            }.into_any(),
         }}
     }
 }
@@ -377,35 +381,6 @@ fn HaResourceDialog(existing: Option<HaResource>, view: HaView, #[prop(into)] on
                 </label>
                 {view.few_votes().then(|| view! { <p class="warning">{VOTES_HINT}</p> })}
                 <DialogFooter error on_cancel label=if editing { "OK".to_string() } else { "Add".to_string() } disabled=cannot_add/>
-            </form>
-        </div>
-    }
-}
-
-#[component]
-fn RemoveHaDialog(sid: String, #[prop(into)] on_done: Callback<()>, #[prop(into)] on_cancel: Callback<()>) -> impl IntoView {
-    let error = RwSignal::new(None::<String>);
-    let path = format!("/cluster/ha/resources/{sid}");
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        error.set(None);
-        let path = path.clone();
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(async move {
-            match api_client::send::<serde_json::Value>("DELETE", &path, &[], &[]).await {
-                Ok(_) => on_done.run(()),
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (path, on_done);
-    };
-    view! {
-        <div class="modal-backdrop">
-            <form class="modal" role="dialog" aria-label="Remove HA resource" on:submit=submit>
-                <h2>"Remove HA resource"</h2>
-                <p>{format!("Remove {sid} from HA? The guest itself stays as it is.")}</p>
-                <DialogFooter error on_cancel label="Remove".to_string()/>
             </form>
         </div>
     }

@@ -17,8 +17,6 @@ pub struct Live {
     pub tick: RwSignal<u64>,
     /// Bumped whenever the cluster log has new entries.
     pub log_tick: RwSignal<u64>,
-    /// Bumped whenever HA configuration or state changed anywhere in the cluster.
-    pub ha_tick: RwSignal<u64>,
     /// Samples pushed since the page loaded, per node.
     pub samples: RwSignal<Vec<(String, RrdSample)>>,
     pub mode: RwSignal<LiveMode>,
@@ -36,7 +34,6 @@ pub fn provide_live() -> Live {
     let live = Live {
         tick: RwSignal::new(0),
         log_tick: RwSignal::new(0),
-        ha_tick: RwSignal::new(0),
         samples: RwSignal::new(Vec::new()),
         mode: RwSignal::new(LiveMode::Connecting),
         started: StoredValue::new(false),
@@ -106,11 +103,9 @@ mod browser {
         let on_resources = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.tick.update(|t| *t += 1));
         let _ = source.add_event_listener_with_callback("resources", on_resources.as_ref().unchecked_ref());
         on_resources.forget();
-        // HA state shows in the HA panel, in the tree and in a guest's Summary.
-        let on_ha = Closure::<dyn FnMut(MessageEvent)>::new(move |_| {
-            live.ha_tick.update(|t| *t += 1);
-            live.tick.update(|t| *t += 1);
-        });
+        // HA state shows in the HA panel, in the tree and in a guest's Summary, which all
+        // follow `tick`.
+        let on_ha = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.tick.update(|t| *t += 1));
         let _ = source.add_event_listener_with_callback("ha", on_ha.as_ref().unchecked_ref());
         on_ha.forget();
         for name in ["cluster-log", "tasks"] {
@@ -133,7 +128,6 @@ mod browser {
                 if live.mode.get_untracked() != LiveMode::Push {
                     live.tick.update(|t| *t += 1);
                     live.log_tick.update(|t| *t += 1);
-                    live.ha_tick.update(|t| *t += 1);
                 }
             },
             Duration::from_secs(POLL_SECS),

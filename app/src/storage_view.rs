@@ -7,7 +7,7 @@ use corral_api_types::storage::{ContentType, NfsExport, NodeStorageStatus, Stora
 use leptos::prelude::*;
 
 use crate::api_client;
-use crate::cluster_view::DialogFooter;
+use crate::cluster_view::{DialogFooter, RemoveDialog};
 use crate::console::Field;
 use crate::format;
 use crate::live::use_live;
@@ -86,7 +86,11 @@ pub fn StoragePanel() -> impl IntoView {
                 let kind = if config.kind.as_str() == "nfs" { "nfs" } else { "dir" };
                 view! { <StorageEditDialog kind existing=Some(config) on_done=done on_cancel=move || dialog.set(Dialog::None)/> }.into_any()
             }
-            Dialog::Remove(id) => view! { <RemoveStorageDialog id on_done=done on_cancel=move || dialog.set(Dialog::None)/> }.into_any(),
+            Dialog::Remove(id) => view! {
+                <RemoveDialog title="Remove storage" path=format!("/storage/{id}")
+                    text=format!("Remove storage '{id}' from the configuration of every node? The data on it stays where it is.")
+                    on_done=done on_cancel=move || dialog.set(Dialog::None)/>
+            }.into_any(),
         }}
     }
 }
@@ -303,35 +307,6 @@ fn selected_values(ev: &leptos::ev::Event) -> Vec<String> {
     {
         let _ = ev;
         Vec::new()
-    }
-}
-
-#[component]
-fn RemoveStorageDialog(id: String, #[prop(into)] on_done: Callback<()>, #[prop(into)] on_cancel: Callback<()>) -> impl IntoView {
-    let error = RwSignal::new(None::<String>);
-    let target = id.clone();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        error.set(None);
-        let path = format!("/storage/{target}");
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(async move {
-            match api_client::send::<serde_json::Value>("DELETE", &path, &[], &[]).await {
-                Ok(_) => on_done.run(()),
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (path, on_done);
-    };
-    view! {
-        <div class="modal-backdrop">
-            <form class="modal" role="dialog" aria-label="Remove storage" on:submit=submit>
-                <h2>"Remove storage"</h2>
-                <p>{format!("Remove storage '{id}' from the configuration of every node? The data on it stays where it is.")}</p>
-                <DialogFooter error on_cancel label="Remove".to_string()/>
-            </form>
-        </div>
     }
 }
 

@@ -1,23 +1,11 @@
 import { Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
-import { test, expect, login, PASSWORD } from './helpers';
+import { test, expect, login, labRunner } from './helpers';
 
 // Three corral nodes and an NFS server in the project's lab (network namespaces, needs root).
 // The admin watches from n3 while n1, which runs the HA guest, loses power.
 const SUBNET = '10.77.33';
-const LAB_ENV = {
-  ...process.env,
-  LAB: 'e2eha',
-  SUBNET,
-  STATE: '/run/corral-lab/e2e-ha',
-  CORRAL_LAB_PASSWORD: PASSWORD,
-  CORRAL_BIN: `${process.env.CARGO_TARGET_DIR ?? `${process.env.HOME}/.cache/corral/target`}/debug/corral`,
-};
+const lab = labRunner('e2eha', SUBNET, '/run/corral-lab/e2e-ha');
 const n3 = `https://${SUBNET}.3:8006`;
-
-function lab(...args: string[]): string {
-  return execFileSync('../lab/lab.sh', args, { env: LAB_ENV, encoding: 'utf8', timeout: 120_000 });
-}
 
 test.beforeAll(() => {
   test.setTimeout(240_000);

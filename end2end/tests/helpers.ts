@@ -1,4 +1,5 @@
 import { test as base, expect, Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
 
 export const PASSWORD = 'e2e-root-pw';
 
@@ -41,4 +42,20 @@ export async function login(page: Page, password = PASSWORD) {
   await page.getByLabel('User name').fill('root');
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Login' }).click();
+}
+
+/**
+ * `lab.sh` for one of the project's labs (network namespaces, root): `name` names its
+ * namespaces, `subnet` its addresses, `state` its directory; nodes run the debug build.
+ */
+export function labRunner(name: string, subnet: string, state: string): (...args: string[]) => string {
+  const env = {
+    ...process.env,
+    LAB: name,
+    SUBNET: subnet,
+    STATE: state,
+    CORRAL_LAB_PASSWORD: PASSWORD,
+    CORRAL_BIN: `${process.env.CARGO_TARGET_DIR ?? `${process.env.HOME}/.cache/corral/target`}/debug/corral`,
+  };
+  return (...args) => execFileSync('../lab/lab.sh', args, { env, encoding: 'utf8', timeout: 120_000 });
 }

@@ -1,23 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { test, expect, login, PASSWORD, allowConsoleError } from './helpers';
+import { test, expect, login, labRunner, allowConsoleError } from './helpers';
 
 // Two corral nodes and an NFS server (rpcbind + Ganesha) in the project's lab (network
 // namespaces, needs root); the browser reaches the nodes through the lab's host leg.
 const SUBNET = '10.77.30';
-const LAB_ENV = {
-  ...process.env,
-  LAB: 'e2est',
-  SUBNET,
-  STATE: '/run/corral-lab/e2e-storage',
-  CORRAL_LAB_PASSWORD: PASSWORD,
-  CORRAL_BIN: `${process.env.CARGO_TARGET_DIR ?? `${process.env.HOME}/.cache/corral/target`}/debug/corral`,
-};
+const lab = labRunner('e2est', SUBNET, '/run/corral-lab/e2e-storage');
 const n1 = `https://${SUBNET}.1:8006`;
 const server = `${SUBNET}.200`;
-
-function lab(...args: string[]): string {
-  return execFileSync('../lab/lab.sh', args, { env: LAB_ENV, encoding: 'utf8', timeout: 120_000 });
-}
 
 test.beforeAll(() => {
   test.setTimeout(180_000);

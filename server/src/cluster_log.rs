@@ -15,8 +15,11 @@ pub const PRI_INFO: u8 = 6;
 /// How many of its latest entries each node publishes.
 pub const PUBLISHED: i64 = 50;
 
+/// Where each node publishes its latest entries in the replicated store.
+pub const PREFIX: &str = "clusterlog/";
+
 fn store_key(node: &str) -> String {
-    format!("clusterlog/{node}")
+    format!("{PREFIX}{node}")
 }
 
 pub async fn append(state: &AppState, pri: u8, tag: &str, user: &str, msg: &str) {
@@ -79,7 +82,7 @@ async fn local(db: &SqlitePool, max: i64) -> sqlx::Result<Vec<ClusterLogEntry>> 
 /// The newest `max` entries of this node and of every other node that published, newest first.
 pub async fn recent(db: &SqlitePool, me: &str, max: i64) -> sqlx::Result<Vec<ClusterLogEntry>> {
     let mut all = local(db, max).await?;
-    for (key, value) in corral_consensus::read_prefix(db, "clusterlog/").await? {
+    for (key, value) in corral_consensus::read_prefix(db, PREFIX).await? {
         if key == store_key(me) {
             continue;
         }

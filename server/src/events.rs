@@ -41,10 +41,10 @@ impl Event {
         const ALL: &[Event] = &[Event::Resources, Event::Ha, Event::ClusterLog, Event::Tasks];
         match key {
             "*" => ALL,
-            k if k.starts_with("ha/") => &[Event::Ha],
-            k if k.starts_with("clusterlog/") => &[Event::ClusterLog],
-            k if k.starts_with("tasklist/") => &[Event::Tasks],
-            k if k.starts_with("qemu/") || k.starts_with("storage/") || k.starts_with("cluster/") => &[Event::Resources],
+            k if k.starts_with(crate::ha::store::PREFIX) => &[Event::Ha],
+            k if k.starts_with(crate::cluster_log::PREFIX) => &[Event::ClusterLog],
+            k if k.starts_with(crate::task_list::PREFIX) => &[Event::Tasks],
+            k if [crate::guests::PREFIX, crate::storage::PREFIX, "cluster/"].iter().any(|p| k.starts_with(p)) => &[Event::Resources],
             _ => &[],
         }
     }

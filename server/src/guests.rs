@@ -15,7 +15,7 @@ use sqlx::SqlitePool;
 
 use crate::cluster::{ClusterError, ClusterHandle};
 
-const PREFIX: &str = "qemu/";
+pub const PREFIX: &str = "qemu/";
 /// PVE's default memory, MiB.
 const DEFAULT_MEMORY_MIB: u64 = 512;
 

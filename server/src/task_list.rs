@@ -65,9 +65,12 @@ pub async fn merged(db: &SqlitePool, tasks: &TaskRunner, me: &str) -> sqlx::Resu
     Ok(all)
 }
 
+/// Running first, then newest; a task listed twice keeps its first entry (this node's own
+/// index comes first, and may know it finished before its published copy does).
 fn sort(all: &mut Vec<TaskSummary>) {
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|t| seen.insert(t.upid.clone()));
     all.sort_by(|a, b| a.endtime.is_some().cmp(&b.endtime.is_some()).then(b.starttime.cmp(&a.starttime)).then(a.upid.cmp(&b.upid)));
-    all.dedup_by(|a, b| a.upid == b.upid);
     all.truncate(LISTED);
 }
 
@@ -81,8 +84,8 @@ mod tests {
 
     #[test]
     fn running_tasks_come_first_then_the_newest() {
-        let mut all = vec![task("a", 10, Some(11)), task("b", 5, None), task("c", 20, Some(21)), task("a", 10, Some(11))];
+        let mut all = vec![task("a", 10, Some(11)), task("b", 5, None), task("c", 20, Some(21)), task("a", 10, None)];
         sort(&mut all);
-        assert_eq!(all.iter().map(|t| t.upid.as_str()).collect::<Vec<_>>(), ["b", "c", "a"]);
+        assert_eq!(all.iter().map(|t| (t.upid.as_str(), t.endtime)).collect::<Vec<_>>(), [("b", None), ("c", Some(21)), ("a", Some(11))]);
     }
 }

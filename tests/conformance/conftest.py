@@ -11,6 +11,7 @@ import time
 import pytest
 
 ROOT_PASSWORD = "conformance-pw"
+LAB_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab", "lab.sh")
 
 
 def corral_binary():
@@ -79,3 +80,34 @@ def three_nodes():
     nodes = [start_node(tmp, f"pc{i}", f"127.0.6.{i}") for i in (1, 2, 3)]
     yield nodes
     stop(nodes, tmp)
+
+
+def lab_runner(name, subnet, state):
+    """`lab.sh` for one of the project's labs (network namespaces, root), nodes on the debug build."""
+    env = dict(os.environ, LAB=name, SUBNET=subnet, STATE=state, CORRAL_BIN=corral_binary(), CORRAL_LAB_PASSWORD=ROOT_PASSWORD)
+
+    def lab(*args):
+        return subprocess.run([LAB_SH, *args], env=env, check=True, capture_output=True, text=True, timeout=180).stdout
+    return lab
+
+
+def require_lab():
+    """The lab needs root: skip without it, but fail in CI, which must run it."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the lab needs root, and CI must run it")
+        pytest.skip("the lab needs root")
+
+
+def wait_for(what, probe, timeout=30, ignore=()):
+    """Poll `probe` until it returns something true (exceptions in `ignore` count as not yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = probe()
+        except ignore:
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)

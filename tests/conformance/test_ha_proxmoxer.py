@@ -3,26 +3,18 @@ play or a monitoring script would: three clustered corral nodes, a real NFS serv
 QEMU guest in the project's lab (network namespaces; needs root)."""
 
 import os
-import subprocess
-import time
 
 import pytest
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 from proxmoxer.tools import Tasks
 
-from conftest import ROOT_PASSWORD, corral_binary
+from conftest import ROOT_PASSWORD, lab_runner, require_lab
+from conftest import wait_for as conftest_wait_for
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LAB = os.path.join(HERE, "..", "..", "lab", "lab.sh")
 SUBNET = "10.77.32"
 STATE = "/run/corral-lab/conformance-ha"
-ENV = dict(os.environ, LAB="pxha", SUBNET=SUBNET, STATE=STATE, CORRAL_BIN=corral_binary(),
-           CORRAL_LAB_PASSWORD=ROOT_PASSWORD)
-
-
-def lab(*args):
-    return subprocess.run([LAB, *args], env=ENV, check=True, capture_output=True, text=True, timeout=180).stdout
+lab = lab_runner("pxha", SUBNET, STATE)
 
 
 def api(node):
@@ -32,10 +24,7 @@ def api(node):
 
 @pytest.fixture(scope="module")
 def ha_lab():
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the lab needs root, and CI must run it")
-        pytest.skip("the lab needs root")
+    require_lab()
     lab("purge")
     lab("up", "3")
     lab("cluster")
@@ -45,16 +34,7 @@ def ha_lab():
 
 
 def wait_for(what, probe, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = probe()
-        except ResourceException:
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    return conftest_wait_for(what, probe, timeout, ignore=ResourceException)
 
 
 def service(prox, sid):

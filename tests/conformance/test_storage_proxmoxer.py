@@ -4,49 +4,27 @@ or an exporter would, against two clustered corral nodes and a real NFS server (
 NFS-Ganesha) in the project's lab (network namespaces; needs root)."""
 
 import os
-import subprocess
-import time
 
 import pytest
 from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 
-from conftest import ROOT_PASSWORD, corral_binary
+from conftest import ROOT_PASSWORD, lab_runner, require_lab, wait_for
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LAB = os.path.join(HERE, "..", "..", "lab", "lab.sh")
 SUBNET = "10.77.31"
 STATE = "/run/corral-lab/conformance-storage"
-ENV = dict(os.environ, LAB="pxst", SUBNET=SUBNET, STATE=STATE, CORRAL_BIN=corral_binary(),
-           CORRAL_LAB_PASSWORD=ROOT_PASSWORD)
-
-
-def lab(*args):
-    return subprocess.run([LAB, *args], env=ENV, check=True, capture_output=True, text=True, timeout=180).stdout
+lab = lab_runner("pxst", SUBNET, STATE)
 
 
 @pytest.fixture(scope="module")
 def nfs_node():
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the lab needs root, and CI must run it")
-        pytest.skip("the lab needs root")
+    require_lab()
     lab("purge")
     lab("up", "2")
     lab("cluster")
     lab("nfs", "up")
     yield f"{SUBNET}.1", f"{SUBNET}.200", os.path.join(STATE, "n1", "data", "pki", "ca.pem")
     lab("purge")
-
-
-def wait_for(what, probe, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_add_list_and_use_an_nfs_storage(nfs_node):

@@ -13,7 +13,7 @@ use sqlx::SqlitePool;
 
 use crate::cluster::{ClusterError, ClusterHandle};
 
-const PREFIX: &str = "storage/";
+pub const PREFIX: &str = "storage/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageStoreError {
