@@ -120,6 +120,9 @@ pub struct GossipMember {
     pub local: bool,
     #[serde(with = "crate::pve_bool")]
     pub alive: bool,
+    /// `online`, `offline`, or `unknown` while gossip cannot tell yet (just started or joined).
+    #[serde(default)]
+    pub state: String,
     /// `ip:port` of its gossip socket.
     pub address: String,
     /// Smoothed round trip from this node, in milliseconds.

@@ -115,18 +115,6 @@ pub struct MigratePreconditions {
     pub local_disks: Vec<String>,
 }
 
-/// One sample of `GET /nodes/{node}/qemu/{vmid}/rrddata`, PVE's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct GuestRrdSample {
-    pub time: i64,
-    pub cpu: f64,
-    pub maxcpu: u32,
-    pub mem: u64,
-    pub maxmem: u64,
-    pub disk: u64,
-    pub maxdisk: u64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod pve_bool;
 pub mod upid;
 pub mod storage;
 pub mod ha;
+pub mod rrd;
 
 pub use ids::{IdError, NodeName, StorageId, TokenName, Userid};
 pub use upid::Upid;

@@ -69,17 +69,6 @@ pub struct RootFs {
     pub free: u64,
 }
 
-/// One sample of `GET /nodes/{node}/rrddata` (PVE's RRD row subset).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct RrdSample {
-    pub time: i64,
-    pub cpu: f64,
-    pub maxcpu: u32,
-    pub loadavg: f64,
-    pub memused: u64,
-    pub memtotal: u64,
-}
-
 /// One address of `GET /nodes/{node}/network` (the subset used for link selection).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkInterface {

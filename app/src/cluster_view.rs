@@ -109,6 +109,8 @@ pub fn ClusterPanel() -> impl IntoView {
                                 {list.into_iter().map(|n| {
                                     let up = online.contains(&n.name);
                                     let m = member(&n.name);
+                                    // Not heard yet is not the same as down (a node that just joined or restarted).
+                                    let unknown = !up && m.as_ref().is_some_and(|m| m.state == "unknown");
                                     let latency = m.as_ref().and_then(|m| m.latency_ms);
                                     let slow = latency.is_some_and(|l| l > LATENCY_WARN_MS);
                                     let latency = match (m.as_ref().is_some_and(|m| m.local), latency) {
@@ -129,7 +131,9 @@ pub fn ClusterPanel() -> impl IntoView {
                                             <td>{n.nodeid.clone()}</td>
                                             <td>{n.quorum_votes.clone()}</td>
                                             <td>{n.rings.get("ring0_addr").cloned().unwrap_or_default()}</td>
-                                            <td class=if up { "online" } else { "offline" }>{if up { "Yes" } else { "No" }}</td>
+                                            <td class=if up { "online" } else if unknown { "unknown" } else { "offline" } data-testid="node-online" title=if unknown { "not heard from yet" } else { "" }>
+                                                {if up { "Yes" } else if unknown { "?" } else { "No" }}
+                                            </td>
                                             <td class:warning-cell=slow data-testid="node-latency">{latency}</td>
                                             <td class:stale=!up title=if up { "" } else { "last known, the node is offline" } data-testid="node-version">{node_version}</td>
                                             <td class:warning-cell=ssh_bad title=ssh_title data-testid="node-ssh">{ssh_text}</td>
@@ -501,7 +505,7 @@ mod tests {
     }
 
     fn member(name: &str, local: bool, alive: bool, latency_ms: Option<f64>, version: &str) -> GossipMember {
-        GossipMember { node: name.into(), local, alive, address: String::new(), latency_ms, version: Some(version.into()), load: None, uptime: None, ssh: None, ssh_error: None }
+        GossipMember { node: name.into(), local, alive, state: if alive { "online" } else { "offline" }.into(), address: String::new(), latency_ms, version: Some(version.into()), load: None, uptime: None, ssh: None, ssh_error: None }
     }
 
     #[test]

@@ -178,7 +178,12 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                                     <ul>
                                         {nodes.into_iter().map(|r| {
                                             let name = r.node.clone().unwrap_or_default();
-                                            let online = r.status == "online";
+                                            let icon = match r.status.as_str() {
+                                                "online" => "icon node online",
+                                                "unknown" => "icon node unknown",
+                                                _ => "icon node offline",
+                                            };
+                                            let node_status = r.status.clone();
                                             let href = format!("/node/{name}/summary");
                                             let class = is(Selection::Node(name.clone()));
                                             let testid = format!("tree-node-{name}");
@@ -186,9 +191,9 @@ fn ResourceTree(selection: Memo<Selection>) -> impl IntoView {
                                             let mine: Vec<ClusterResource> = guests.iter().filter(|g| g.node.as_deref() == Some(name.as_str())).cloned().collect();
                                             let stores: Vec<ClusterResource> = storages.iter().filter(|g| g.node.as_deref() == Some(name.as_str())).cloned().collect();
                                             view! {
-                                                <li data-testid=testid>
+                                                <li data-testid=testid data-status=node_status>
                                                     <A href=href attr:class=class>
-                                                        <span class=if online { "icon node online" } else { "icon node offline" }></span>
+                                                        <span class=icon title=r.status.clone()></span>
                                                         {name}
                                                     </A>
                                                     <GuestLeaves guests=mine selection/>

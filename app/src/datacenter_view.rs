@@ -26,14 +26,20 @@ pub struct Health {
     pub cluster: Option<(String, bool)>,
     pub online: usize,
     pub offline: usize,
+    /// Nodes this node's gossip cannot tell about yet (it just started or joined).
+    pub unknown: usize,
 }
 
-pub fn health(entries: &[ClusterStatusEntry]) -> Health {
-    let mut h = Health { cluster: None, online: 0, offline: 0 };
+/// Counts from `/cluster/status`; a node not online there that `/cluster/resources` calls
+/// `unknown` is counted as unknown, not offline.
+pub fn health(entries: &[ClusterStatusEntry], resources: &[ClusterResource]) -> Health {
+    let mut h = Health { cluster: None, online: 0, offline: 0, unknown: 0 };
+    let unknown = |name: &str| resources.iter().any(|r| r.kind == "node" && r.node.as_deref() == Some(name) && r.status == "unknown");
     for e in entries {
         match e {
             ClusterStatusEntry::Cluster { name, quorate, .. } => h.cluster = Some((name.clone(), *quorate)),
             ClusterStatusEntry::Node { online: true, .. } => h.online += 1,
+            ClusterStatusEntry::Node { name, .. } if unknown(name) => h.unknown += 1,
             ClusterStatusEntry::Node { .. } => h.offline += 1,
         }
     }
@@ -43,7 +49,8 @@ pub fn health(entries: &[ClusterStatusEntry]) -> Health {
 /// What the Datacenter Summary shows besides Health: guests, HA services, resources, nodes.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DcSummary {
-    pub health: Option<(Option<(String, bool)>, usize, usize)>,
+    /// Cluster name and quorum; nodes online, offline, unknown.
+    pub health: Option<(Option<(String, bool)>, usize, usize, usize)>,
     pub vms_running: usize,
     pub vms_stopped: usize,
     /// HA services per verbose state (`started`, `fence`, `error`, …), sorted by state.
@@ -58,7 +65,8 @@ pub struct DcSummary {
 pub struct DcNode {
     pub name: String,
     pub nodeid: u32,
-    pub online: bool,
+    /// `online`, `offline` or `unknown`.
+    pub state: String,
     pub ip: String,
     pub cpu: Option<f64>,
     pub mem: Option<(u64, u64)>,
@@ -68,8 +76,8 @@ pub struct DcNode {
 /// Sum up the cluster: CPU and memory of online nodes; storage counted once per shared storage
 /// and once per node for local ones (as PVE's summary does).
 pub fn summarize(status: &[ClusterStatusEntry], resources: &[ClusterResource], ha: &[corral_api_types::ha::HaStatusRow]) -> DcSummary {
-    let h = health(status);
-    let mut out = DcSummary { health: Some((h.cluster, h.online, h.offline)), ..Default::default() };
+    let h = health(status, resources);
+    let mut out = DcSummary { health: Some((h.cluster, h.online, h.offline, h.unknown)), ..Default::default() };
     let mut cpu_used = 0.0;
     let mut shared_seen = std::collections::BTreeSet::new();
     for r in resources {
@@ -103,10 +111,11 @@ pub fn summarize(status: &[ClusterStatusEntry], resources: &[ClusterResource], h
     for e in status {
         if let ClusterStatusEntry::Node { name, nodeid, online, ip, .. } = e {
             let res = resources.iter().find(|r| r.kind == "node" && r.node.as_deref() == Some(name.as_str()) && r.status == "online");
+            let unknown = resources.iter().any(|r| r.kind == "node" && r.node.as_deref() == Some(name.as_str()) && r.status == "unknown");
             out.nodes.push(DcNode {
                 name: name.clone(),
                 nodeid: *nodeid,
-                online: *online,
+                state: if *online { "online" } else if unknown { "unknown" } else { "offline" }.into(),
                 ip: ip.clone().unwrap_or_default(),
                 cpu: res.and_then(|r| r.cpu),
                 mem: res.and_then(|r| Some((r.mem?, r.maxmem?))),
@@ -149,7 +158,7 @@ fn DatacenterSummary() -> impl IntoView {
             {move || Suspend::new(async move {
                 match summary.await {
                     Ok(s) => {
-                        let (cluster, online, offline) = s.health.clone().unwrap_or_default();
+                        let (cluster, online, offline, unknown) = s.health.clone().unwrap_or_default();
                         let cluster_line = match &cluster {
                             None => "Standalone node - no cluster defined".to_string(),
                             Some((name, quorate)) => format!("Cluster: {name}, Quorate: {}", if *quorate { "Yes" } else { "No" }),
@@ -163,6 +172,7 @@ fn DatacenterSummary() -> impl IntoView {
                                     <Field label="Status" value=cluster_line testid="dc-cluster-status"/>
                                     <Field label="Nodes online" value=online.to_string() testid="dc-nodes-online"/>
                                     <Field label="Nodes offline" value=offline.to_string() testid="dc-nodes-offline"/>
+                                    {(unknown > 0).then(|| view! { <Field label="Nodes not heard from yet" value=unknown.to_string() testid="dc-nodes-unknown"/> })}
                                 </div>
                                 <div class="card" data-testid="dc-guests">
                                     <h2>"Guests"</h2>
@@ -186,10 +196,10 @@ fn DatacenterSummary() -> impl IntoView {
                                     <thead><tr><th>"Name"</th><th>"ID"</th><th>"Online"</th><th>"Server Address"</th><th>"CPU usage"</th><th>"Memory usage"</th><th>"Uptime"</th></tr></thead>
                                     <tbody>
                                         {s.nodes.into_iter().map(|n| view! {
-                                            <tr data-testid=format!("dc-node-{}", n.name) data-online=if n.online { "1" } else { "0" }>
+                                            <tr data-testid=format!("dc-node-{}", n.name) data-online=if n.state == "online" { "1" } else { "0" } data-state=n.state.clone()>
                                                 <td>{n.name.clone()}</td>
                                                 <td>{n.nodeid.to_string()}</td>
-                                                <td>{if n.online { "Yes" } else { "No" }}</td>
+                                                <td>{match n.state.as_str() { "online" => "Yes", "unknown" => "?", _ => "No" }}</td>
                                                 <td>{n.ip.clone()}</td>
                                                 <td>{n.cpu.map(format::percent).unwrap_or_default()}</td>
                                                 <td>{n.mem.map(|(u, t)| format::percent(fraction(u, t))).unwrap_or_default()}</td>
@@ -223,7 +233,7 @@ mod tests {
             online: true,
             level: String::new(),
         }];
-        assert_eq!(health(&entries), Health { cluster: None, online: 1, offline: 0 });
+        assert_eq!(health(&entries, &[]), Health { cluster: None, online: 1, offline: 0, unknown: 0 });
     }
 
     fn res(kind: &str, status: &str) -> ClusterResource {
@@ -235,13 +245,14 @@ mod tests {
         let node = |name: &str, status: &str| ClusterResource { node: Some(name.into()), cpu: Some(0.5), maxcpu: Some(2), mem: Some(1 << 30), maxmem: Some(4 << 30), uptime: Some(60), ..res("node", status) };
         let store = |node: &str, id: &str, shared: bool| ClusterResource { node: Some(node.into()), storage: Some(id.into()), shared: Some(shared), disk: Some(10), maxdisk: Some(100), ..res("storage", "available") };
         let resources = vec![
-            node("a", "online"), node("b", "offline"),
+            node("a", "online"), node("b", "offline"), node("c", "unknown"),
             store("a", "nfs1", true), store("b", "nfs1", true), store("a", "local", false), store("b", "local", false),
             res("qemu", "running"), res("qemu", "stopped"), res("qemu", "stopped"),
         ];
         let status = vec![
             ClusterStatusEntry::Node { id: "node/b".into(), name: "b".into(), nodeid: 2, ip: None, local: false, online: false, level: String::new() },
             ClusterStatusEntry::Node { id: "node/a".into(), name: "a".into(), nodeid: 1, ip: Some("10.0.0.1".into()), local: true, online: true, level: String::new() },
+            ClusterStatusEntry::Node { id: "node/c".into(), name: "c".into(), nodeid: 3, ip: None, local: false, online: false, level: String::new() },
         ];
         let ha = vec![corral_api_types::ha::HaStatusRow { kind: "service".into(), state: Some("started".into()), ..Default::default() }];
         let s = summarize(&status, &resources, &ha);
@@ -250,6 +261,10 @@ mod tests {
         assert_eq!(s.mem, (1 << 30, 4 << 30));
         assert_eq!(s.storage, (30, 300), "nfs1 once, local per node");
         assert_eq!(s.ha, vec![("started".to_string(), 1)]);
-        assert_eq!(s.nodes.iter().map(|n| (n.name.as_str(), n.online, n.uptime)).collect::<Vec<_>>(), [("a", true, Some(60)), ("b", false, None)]);
+        assert_eq!(
+            s.nodes.iter().map(|n| (n.name.as_str(), n.state.as_str(), n.uptime)).collect::<Vec<_>>(),
+            [("a", "online", Some(60)), ("b", "offline", None), ("c", "unknown", None)]
+        );
+        assert_eq!(s.health.as_ref().map(|h| (h.1, h.2, h.3)), Some((1, 1, 1)), "a node not heard yet is not counted offline");
     }
 }

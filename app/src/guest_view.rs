@@ -133,27 +133,12 @@ fn GuestSummary(node: String, status: Resource<api_client::ApiResult<GuestStatus
     }
 }
 
-/// The guest's CPU and memory over the last hour (its node's samples, refreshed with the page).
+/// The guest's CPU and memory (its node's graph of it).
 #[component]
 fn GuestGraph(node: String, vmid: u32, gone: RwSignal<bool>) -> impl IntoView {
-    let live = use_live();
-    let path = format!("/nodes/{node}/qemu/{vmid}/rrddata?timeframe=hour&cf=AVERAGE");
-    let history = Resource::new(move || (live.tick.get(), gone.get()), move |(_, gone)| {
-        let path = path.clone();
-        async move { if gone { Err(left()) } else { api_client::get::<Vec<corral_api_types::guest::GuestRrdSample>>(path).await } }
-    });
-    let samples = Signal::derive(move || {
-        history
-            .get()
-            .and_then(Result::ok)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| corral_api_types::node::RrdSample { time: s.time, cpu: s.cpu, maxcpu: s.maxcpu, loadavg: 0.0, memused: s.mem, memtotal: s.maxmem })
-            .collect::<Vec<_>>()
-    });
     view! {
         <div class="card" data-testid="guest-graph">
-            <crate::chart::UsageChart samples/>
+            <crate::chart::RrdGraph kind=crate::chart::GraphKind::Guest base=format!("/nodes/{node}/qemu/{vmid}") paused=Signal::from(gone)/>
         </div>
     }
 }

@@ -1,7 +1,6 @@
 //! Live updates in the browser: a Server-Sent Events stream from `/api2/json/events`; while it
 //! is down, polling every few seconds instead. Components read the counters as refresh keys.
 
-use corral_api_types::node::RrdSample;
 use leptos::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,8 +16,6 @@ pub struct Live {
     pub tick: RwSignal<u64>,
     /// Bumped whenever the cluster log has new entries.
     pub log_tick: RwSignal<u64>,
-    /// Samples pushed since the page loaded, per node.
-    pub samples: RwSignal<Vec<(String, RrdSample)>>,
     pub mode: RwSignal<LiveMode>,
     /// Whether this page's stream was started.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -34,7 +31,6 @@ pub fn provide_live() -> Live {
     let live = Live {
         tick: RwSignal::new(0),
         log_tick: RwSignal::new(0),
-        samples: RwSignal::new(Vec::new()),
         mode: RwSignal::new(LiveMode::Connecting),
         started: StoredValue::new(false),
     };
@@ -68,12 +64,6 @@ mod browser {
     use wasm_bindgen::JsCast;
     use web_sys::{EventSource, MessageEvent};
 
-    #[derive(serde::Deserialize)]
-    struct NodeSample {
-        node: String,
-        sample: RrdSample,
-    }
-
     pub fn connect(live: Live) {
         start_polling_fallback(live);
         let Ok(source) = EventSource::new("/api2/json/events") else {
@@ -86,17 +76,8 @@ mod browser {
         let on_error = Closure::<dyn FnMut()>::new(move || live.mode.set(LiveMode::Polling));
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
-        let on_sample = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let Some(text) = ev.data().as_string() else { return };
-            if let Ok(event) = serde_json::from_str::<NodeSample>(&text) {
-                live.samples.update(|all| {
-                    all.push((event.node, event.sample));
-                    let excess = all.len().saturating_sub(2000);
-                    all.drain(..excess);
-                });
-                live.tick.update(|t| *t += 1);
-            }
-        });
+        // A new sample of this node: status figures and graphs (of any node) refresh with it.
+        let on_sample = Closure::<dyn FnMut(MessageEvent)>::new(move |_| live.tick.update(|t| *t += 1));
         let _ = source.add_event_listener_with_callback("node-sample", on_sample.as_ref().unchecked_ref());
         on_sample.forget();
         // Availability of storages (and more of /cluster/resources) changed somewhere.

@@ -1,10 +1,10 @@
-//! Node panels: Summary (status card and the live usage graph of the last hour) and Network.
+//! Node panels: Summary (status card and the node's usage graph) and Network.
 
-use corral_api_types::node::{NetworkInterface, NodeListEntry, NodeStatus, RrdSample};
+use corral_api_types::node::{NetworkInterface, NodeListEntry, NodeStatus};
 use leptos::prelude::*;
 
 use crate::api_client;
-use crate::chart::UsageChart;
+use crate::chart::{GraphKind, RrdGraph};
 use crate::console::Field;
 use crate::format;
 use crate::live::use_live;
@@ -18,28 +18,14 @@ pub fn NodePanel(node: String, tab: String) -> impl IntoView {
     }
 }
 
-/// History from the API followed by the samples pushed since, oldest first.
-pub fn merge_samples(history: &[RrdSample], pushed: impl Iterator<Item = RrdSample>) -> Vec<RrdSample> {
-    let last = history.last().map(|s| s.time).unwrap_or(i64::MIN);
-    let mut all = history.to_vec();
-    all.extend(pushed.filter(|s| s.time > last));
-    all
-}
-
 #[component]
 fn NodeSummary(node: String) -> impl IntoView {
     let live = use_live();
     let status_node = node.clone();
     let status = Resource::new(move || live.tick.get(), move |_| api_client::get::<NodeStatus>(format!("/nodes/{status_node}/status")));
-    let rrd_node = node.clone();
-    let history = Resource::new(|| (), move |_| api_client::get::<Vec<RrdSample>>(format!("/nodes/{rrd_node}/rrddata?timeframe=hour&cf=AVERAGE")));
+    let graph_base = format!("/nodes/{node}");
     let nodes = Resource::new(|| (), |_| api_client::get::<Vec<NodeListEntry>>("/nodes".into()));
     let fp_node = node.clone();
-    let chart_node = node.clone();
-    let samples = Signal::derive(move || {
-        let base = history.get().and_then(Result::ok).unwrap_or_default();
-        live.samples.with(|pushed| merge_samples(&base, pushed.iter().filter(|(n, _)| *n == chart_node).map(|(_, s)| *s)))
-    });
     view! {
         <div class="card" data-testid="node-status">
             <h2>{format!("{node} (Uptime: ")}
@@ -77,12 +63,7 @@ fn NodeSummary(node: String) -> impl IntoView {
             </Transition>
         </div>
         <div class="card">
-            <Transition fallback=|| view! { <p class="loading">"Loading graph..."</p> }>
-                {move || Suspend::new(async move {
-                    let _ = history.await;
-                    view! { <UsageChart samples/> }
-                })}
-            </Transition>
+            <RrdGraph kind=GraphKind::Node base=graph_base/>
         </div>
     }
 }
@@ -124,17 +105,5 @@ fn NodeNetwork(node: String) -> impl IntoView {
                 })}
             </Transition>
         </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pushed_samples_extend_history_without_duplicates() {
-        let s = |time| RrdSample { time, ..Default::default() };
-        let merged = merge_samples(&[s(10), s(20)], [s(20), s(30)].into_iter());
-        assert_eq!(merged.iter().map(|x| x.time).collect::<Vec<_>>(), [10, 20, 30]);
     }
 }

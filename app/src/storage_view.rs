@@ -324,6 +324,7 @@ pub fn StorageObjectPanel(node: String, storage: String, tab: String) -> impl In
 fn StorageSummary(node: String, storage: String) -> impl IntoView {
     let live = use_live();
     let path = format!("/nodes/{node}/storage/{storage}/status");
+    let graph_base = format!("/nodes/{node}/storage/{storage}");
     let status = Resource::new(move || live.tick.get(), move |_| api_client::get::<NodeStorageStatus>(path.clone()));
     view! {
         <div class="card" data-testid="storage-summary">
@@ -353,6 +354,9 @@ fn StorageSummary(node: String, storage: String) -> impl IntoView {
                     }
                 })}
             </Transition>
+        </div>
+        <div class="card" data-testid="storage-graph">
+            <crate::chart::RrdGraph kind=crate::chart::GraphKind::Storage base=graph_base/>
         </div>
     }
 }

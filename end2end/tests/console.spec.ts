@@ -25,17 +25,26 @@ test('log in, find the node in the tree, open its summary with a live graph, rel
   const nodes = await (await page.request.get('/api2/json/nodes')).json();
   await expect(page.getByTestId('node-fingerprint')).toHaveText(nodes.data[0].ssl_fingerprint);
   await expect(page.getByTestId('node-fingerprint')).toHaveText(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
-  await expect(page.locator('[data-testid=usage-chart] polyline.cpu')).toHaveAttribute('points', /\d+\.\d,\d+\.\d/);
+  await expect(page.locator('[data-testid=usage-chart] path.cpu')).toHaveAttribute('d', /^M\d+\.\d,\d+\.\d/);
+  await expect(page.getByTestId('usage-chart')).toContainText('Hour (average)');
+  await expect(page.getByTestId('usage-chart')).toContainText('-69 min');
+  expect(await plotted(page)).toBeGreaterThan(0);
 
-  // Pushed samples extend the graph without a reload.
+  // The graph follows the node without a reload: each pushed sample asks for the rows again.
   await expect(page.getByTestId('live-mode')).toHaveText('live');
-  const before = await plotted(page);
-  await expect.poll(() => plotted(page), { timeout: 20_000 }).toBeGreaterThan(before);
+  await page.waitForRequest((r) => r.url().includes('/api2/json/nodes/e2enode/rrddata?timeframe=hour'), { timeout: 20_000 });
+
+  // PVE's timeframe menu: another archive, another axis.
+  await page.getByTestId('rrd-timeframe').selectOption({ label: 'Day (maximum)' });
+  await expect(page.getByTestId('usage-chart')).toContainText('Day (maximum)');
+  await expect(page.getByTestId('usage-chart')).toContainText('-34 h');
+  await expect.poll(() => plotted(page)).toBeGreaterThan(0);
+  await page.getByTestId('rrd-timeframe').selectOption({ label: 'Hour (average)' });
 
   await page.reload();
   await expect(page).toHaveURL(/\/node\/e2enode\/summary$/);
   await expect(page.getByTestId('node-uptime')).not.toBeEmpty();
-  await expect(page.locator('[data-testid=usage-chart] polyline.cpu')).toHaveAttribute('points', /\d/);
+  await expect(page.locator('[data-testid=usage-chart] path.cpu')).toHaveAttribute('d', /\d/);
   await page.screenshot({ path: '../docs/screenshots/node-summary-1280.png' });
 });
 

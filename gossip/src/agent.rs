@@ -66,6 +66,9 @@ pub struct PeerView {
     pub addr: SocketAddr,
     /// SWIM's verdict: the peer answers, directly or through another member.
     pub alive: bool,
+    /// Whether `alive: false` is a verdict: false while this member has known the peer for too
+    /// short a time to have heard it ([`UNDECIDED_FOR`]), e.g. right after a start or a join.
+    pub known: bool,
     /// Median round trip of the last status probes, in microseconds.
     pub rtt_us: Option<u64>,
     pub status: Option<NodeStatus>,
@@ -91,6 +94,8 @@ pub type CounterSnapshot = corral_api_types::cluster::GossipCounters;
 struct PeerState {
     addr: Option<SocketAddr>,
     alive: bool,
+    /// When this member was first told to talk to the peer.
+    configured_at: Option<Instant>,
     rtt: RttWindow,
     status: Option<NodeStatus>,
 }
@@ -157,6 +162,10 @@ const SUSPECT_TO_DOWN: Duration = Duration::from_millis(1000);
 /// How often status probes go out, and configured peers not seen alive are announced to.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_DATAGRAM: usize = 1400;
+/// How long a configured peer that has not answered is "not known yet" rather than down: a live
+/// peer is greeted at once, answers within a probe period, and is announced to again each
+/// status interval; this covers both with room for one lost datagram.
+pub const UNDECIDED_FOR: Duration = Duration::from_millis(3000);
 
 fn swim_config() -> foca::Config {
     let mut config = foca::Config::simple();
@@ -220,7 +229,8 @@ impl Gossip {
             .peers()
             .iter()
             .filter_map(|(name, p)| {
-                Some(PeerView { node: name.clone(), addr: p.addr?, alive: p.alive, rtt_us: p.rtt.median(), status: p.status.clone() })
+                let known = p.alive || p.configured_at.is_some_and(|at| at.elapsed() >= UNDECIDED_FOR);
+                Some(PeerView { node: name.clone(), addr: p.addr?, alive: p.alive, known, rtt_us: p.rtt.median(), status: p.status.clone() })
             })
             .collect()
     }
@@ -304,6 +314,7 @@ impl Agent {
         table.retain(|name, _| self.configured.contains_key(name));
         for (name, addr) in &self.configured {
             let entry = table.entry(name.clone()).or_default();
+            entry.configured_at.get_or_insert_with(Instant::now);
             entry.addr = Some(*addr);
             entry.alive = self.alive.contains_key(name);
         }

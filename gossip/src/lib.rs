@@ -10,4 +10,4 @@ mod frame;
 pub mod identity;
 pub mod seal;
 
-pub use agent::{CounterSnapshot, Gossip, GossipConfig, NodeStatus, PeerView, StorageUsage};
+pub use agent::{CounterSnapshot, Gossip, GossipConfig, NodeStatus, PeerView, StorageUsage, UNDECIDED_FOR};

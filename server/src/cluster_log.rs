@@ -1,7 +1,11 @@
 //! The cluster log (PVE's `/cluster/log`): short, human-readable entries about who did what.
-//! Every node keeps its own entries in the `cluster_log` table. In a cluster it also publishes
-//! its latest entries to the replicated store (`clusterlog/<node>`), best effort: without quorum
-//! the entry stays local and goes out with the next one. `/cluster/log` merges all nodes.
+//! Every node keeps its latest [`KEPT`] entries in the `cluster_log` table (older ones are
+//! pruned as new ones arrive, as PVE's fixed-size clog ring drops them). In a cluster it also
+//! publishes its latest [`PUBLISHED`] entries to the replicated store (`clusterlog/<node>`) —
+//! one key per node, so the store's share is bounded too — best effort: without quorum the
+//! entries wait for the next publication. Publication is coalesced (a burst of entries costs
+//! one write), and routine entries (logins) do not ask for one of their own: they go out with
+//! the next entry or within [`PUBLISH_AT_LEAST`]. `/cluster/log` merges all nodes.
 
 use corral_api_types::cluster::ClusterLogEntry;
 use sqlx::SqlitePool;
@@ -14,6 +18,18 @@ pub const PRI_WARNING: u8 = 4;
 pub const PRI_INFO: u8 = 6;
 /// How many of its latest entries each node publishes.
 pub const PUBLISHED: i64 = 50;
+/// How many entries each node keeps in its own table.
+pub const KEPT: i64 = 5000;
+/// Shortest time between two publications of this node's entries.
+const PUBLISH_SPACING: std::time::Duration = std::time::Duration::from_millis(250);
+/// Entries that did not ask for a publication go out at least this often.
+pub const PUBLISH_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Wakes this node's publisher; shared by everything that appends.
+#[derive(Default)]
+pub struct Publisher {
+    wake: tokio::sync::Notify,
+}
 
 /// Where each node publishes its latest entries in the replicated store.
 pub const PREFIX: &str = "clusterlog/";
@@ -22,7 +38,19 @@ fn store_key(node: &str) -> String {
     format!("{PREFIX}{node}")
 }
 
+/// Add an entry and have it published soon.
 pub async fn append(state: &AppState, pri: u8, tag: &str, user: &str, msg: &str) {
+    if insert(state, pri, tag, user, msg).await {
+        state.cluster_log.wake.notify_one();
+    }
+}
+
+/// Add a routine entry (a login): it costs no store write of its own.
+pub async fn append_quietly(state: &AppState, pri: u8, tag: &str, user: &str, msg: &str) {
+    insert(state, pri, tag, user, msg).await;
+}
+
+async fn insert(state: &AppState, pri: u8, tag: &str, user: &str, msg: &str) -> bool {
     let result = sqlx::query("INSERT INTO cluster_log (time, pri, tag, pid, node, user, msg) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(unix_now())
         .bind(i64::from(pri))
@@ -34,26 +62,51 @@ pub async fn append(state: &AppState, pri: u8, tag: &str, user: &str, msg: &str)
         .execute(&state.db)
         .await;
     match result {
-        Ok(_) => {
+        Ok(done) => {
+            let _ = sqlx::query("DELETE FROM cluster_log WHERE uid <= ? - ?").bind(done.last_insert_rowid()).bind(KEPT).execute(&state.db).await;
             let _ = state.events.send(Event::ClusterLog);
-            let state = state.clone();
-            tokio::spawn(async move { publish(&state).await });
+            true
         }
-        Err(err) => tracing::warn!(%err, "could not write cluster log"),
+        Err(err) => {
+            tracing::warn!(%err, "could not write cluster log");
+            false
+        }
     }
 }
 
-async fn publish(state: &AppState) {
-    // Without quorum the write would only wait out its timeout; the next entry takes this one along.
-    let Ok(Some(config)) = crate::cluster::ClusterConfig::load(&state.db).await else { return };
-    if !state.sees_quorum(&config).await {
-        return;
+/// Publish this node's latest entries whenever asked (at most every [`PUBLISH_SPACING`]) and
+/// at least every [`PUBLISH_AT_LEAST`] while some are unpublished.
+pub async fn run_publisher(state: AppState) {
+    let mut published = 0;
+    loop {
+        tokio::select! {
+            _ = state.cluster_log.wake.notified() => {}
+            _ = tokio::time::sleep(PUBLISH_AT_LEAST) => {}
+        }
+        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(uid), 0) FROM cluster_log").fetch_one(&state.db).await.unwrap_or(0);
+        if newest > published && publish(&state).await {
+            published = newest;
+        }
+        tokio::time::sleep(PUBLISH_SPACING).await;
     }
-    let Ok(latest) = local(&state.db, PUBLISHED).await else { return };
-    let Ok(value) = serde_json::to_value(latest) else { return };
+}
+
+/// Whether this node's latest entries are in the store now.
+async fn publish(state: &AppState) -> bool {
+    // Without quorum the write would only wait out its timeout; a later round takes them along.
+    let Ok(Some(config)) = crate::cluster::ClusterConfig::load(&state.db).await else { return false };
+    if !state.sees_quorum(&config).await {
+        return false;
+    }
+    let Ok(latest) = local(&state.db, PUBLISHED).await else { return false };
+    let Ok(value) = serde_json::to_value(latest) else { return false };
     let command = corral_consensus::Command::put(store_key(state.node.as_str()), value);
-    if let Err(err) = state.cluster.write(command).await {
-        tracing::debug!(%err, "cluster log entry stays local for now");
+    match state.cluster.write(command).await {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::debug!(%err, "cluster log entries stay local for now");
+            false
+        }
     }
 }
 

@@ -141,7 +141,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let keys = AuthKeys::load(&db).await?;
     let (events, _) = tokio::sync::broadcast::channel(256);
     let stats = Arc::new(NodeStats::new(config.stats_interval));
-    stats.sample();
+    let rrd = Arc::new(crate::rrd_store::RrdStore::load(db.clone()).await.context("reading graph history")?);
+    rrd.record(crate::rrd_store::NODE, &stats.sample());
     let leptos = LeptosOptions::builder()
         .output_name("corral")
         .site_root(config.site_root.to_string_lossy().into_owned())
@@ -172,6 +173,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         node: config.node.clone(),
         fingerprint: node_pki.fingerprint.clone(),
         stats: stats.clone(),
+        rrd: rrd.clone(),
         tasks,
         cluster: cluster.clone(),
         liveness: liveness.clone(),
@@ -186,14 +188,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         login_guard: LoginGuard::default(),
         auth_fail_delay: config.auth_fail_delay,
         events: events.clone(),
+        cluster_log: Default::default(),
         leptos,
     });
+    tokio::spawn(crate::cluster_log::run_publisher(state.clone()));
     tokio::spawn(crate::events::relay_store_changes(cluster.subscribe_changes(), events.clone()));
     tokio::spawn(crate::task_list::publish(state.tasks.clone(), cluster.clone(), config.node.to_string(), events.subscribe()));
     tokio::spawn(crate::events::relay_membership(liveness.clone(), config.node.to_string(), events.clone()));
     tokio::spawn(crate::cluster::quorum::keep_hint(db.clone(), cluster.clone(), liveness.clone(), config.node.to_string()));
-    tokio::spawn(storage.run(db.clone(), config.node.to_string(), liveness.clone(), events.clone()));
-    tokio::spawn(stats.run(config.node.to_string(), events));
+    tokio::spawn(storage.run(db.clone(), config.node.to_string(), liveness.clone(), rrd.clone(), events.clone()));
+    tokio::spawn(stats.run(config.node.to_string(), rrd.clone(), events));
+    tokio::spawn(rrd.clone().run());
     tokio::spawn(crate::cluster::epoch::start_store(state.clone()));
     tokio::spawn(cluster.clone().watchdog());
     tokio::spawn(crate::cluster::epoch::watch(state.clone()));
@@ -249,6 +254,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     }
     cluster.shutdown().await;
+    if let Err(err) = rrd.flush().await {
+        tracing::warn!(%err, "writing graph history at shutdown failed");
+    }
     let _ = std::fs::remove_file(run_state_path(&config.data_dir));
     db.close().await;
     Ok(())

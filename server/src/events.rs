@@ -1,7 +1,7 @@
 //! Live events pushed to consoles over SSE (`GET /api2/json/events`, a corral extension).
 //! Clients that cannot hold the stream poll the ordinary endpoints instead.
 
-use corral_api_types::node::RrdSample;
+use corral_api_types::rrd::NodeRrdRow;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
     /// A new status sample of a node (what the Summary graph plots).
-    NodeSample { node: String, sample: RrdSample },
+    NodeSample { node: String, sample: NodeRrdRow },
     /// The cluster log has new entries; clients re-read `/cluster/log`.
     ClusterLog,
     /// A task started or ended; clients re-read `/cluster/tasks`.

@@ -20,6 +20,7 @@ mod host;
 mod https;
 mod node_stats;
 mod pki;
+mod rrd_store;
 mod state;
 mod storage;
 mod task_list;

@@ -28,6 +28,8 @@ pub struct AppInner {
     /// SHA-256 fingerprint of this node's HTTPS certificate, PVE style.
     pub fingerprint: String,
     pub stats: Arc<NodeStats>,
+    /// This node's graphs (node, guests, storages), kept across restarts.
+    pub rrd: Arc<crate::rrd_store::RrdStore>,
     pub tasks: Arc<TaskRunner>,
     pub cluster: Arc<ClusterHandle>,
     pub liveness: Arc<crate::cluster::liveness::Liveness>,
@@ -47,6 +49,8 @@ pub struct AppInner {
     /// How long a failed login waits before it is answered.
     pub auth_fail_delay: Duration,
     pub events: broadcast::Sender<Event>,
+    /// Wakes the publisher of this node's cluster log entries.
+    pub cluster_log: Arc<crate::cluster_log::Publisher>,
     pub leptos: LeptosOptions,
 }
 

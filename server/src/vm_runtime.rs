@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use corral_api_types::guest::GuestRrdSample;
+use corral_api_types::rrd::GuestRrdRow;
 use corral_api_types::Vmid;
 use corral_qemu::spec::{Bus, Disk, Nic, RunDir, VmSpec};
 use corral_qemu::{process, QemuError};
@@ -27,32 +27,35 @@ pub struct VmRuntime {
     expected_exits: Mutex<std::collections::BTreeSet<u32>>,
     /// The last CPU reading per guest (when, CPU seconds), for usage between two readings.
     cpu: Mutex<BTreeMap<u32, (std::time::Instant, f64)>>,
-    /// The last hour of samples per guest that ran here (what the guest's graph plots).
-    history: Mutex<BTreeMap<u32, std::collections::VecDeque<GuestRrdSample>>>,
+    /// The last reading of each guest's tap counters (when, received, sent; the host's view).
+    net: Mutex<BTreeMap<u32, (std::time::Instant, (u64, u64))>>,
+    /// Each guest's latest sample (its graph's history is in the node's `RrdStore`).
+    latest: Mutex<BTreeMap<u32, GuestRrdRow>>,
 }
 
 impl VmRuntime {
     pub fn new(run: RunDir) -> Self {
-        Self { run, watched: Mutex::default(), expected_exits: Mutex::default(), cpu: Mutex::default(), history: Mutex::default() }
-    }
-
-    /// The guest's samples of the last hour, oldest first.
-    pub fn history(&self, vmid: Vmid) -> Vec<GuestRrdSample> {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).get(&vmid.get()).map(|h| h.iter().copied().collect()).unwrap_or_default()
-    }
-
-    fn record(&self, vmid: Vmid, sample: GuestRrdSample, keep: usize) {
-        let mut all = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        let series = all.entry(vmid.get()).or_default();
-        series.push_back(sample);
-        while series.len() > keep {
-            series.pop_front();
-        }
+        Self { run, watched: Mutex::default(), expected_exits: Mutex::default(), cpu: Mutex::default(), net: Mutex::default(), latest: Mutex::default() }
     }
 
     /// The guest's CPU use as of its latest sample (a fraction of its vCPUs).
     pub fn cpu(&self, vmid: Vmid) -> f64 {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).get(&vmid.get()).and_then(|h| h.back()).map_or(0.0, |s| s.cpu)
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(&vmid.get()).and_then(|r| r.cpu).unwrap_or(0.0)
+    }
+
+    /// The guest's network bytes per second since the previous reading, seen from the guest:
+    /// what its taps sent is what it received.
+    fn net_rates(&self, vmid: Vmid, taps: &[String]) -> (Option<f64>, Option<f64>) {
+        let mut total = (0, 0);
+        for tap in taps {
+            let Some((rx, tx)) = crate::host::proc_stats::read_interface_bytes(tap) else { return (None, None) };
+            total = (total.0 + tx, total.1 + rx);
+        }
+        let now = (std::time::Instant::now(), total);
+        match self.net.lock().unwrap_or_else(|p| p.into_inner()).insert(vmid.get(), now) {
+            Some(before) => crate::node_stats::rates(before, now),
+            None => (None, None),
+        }
     }
 
     /// CPU use since the previous reading, as a fraction of the guest's vCPUs (0 the first time).
@@ -276,24 +279,30 @@ pub async fn start_onboot(state: &AppState) {
     }
 }
 
-/// Every `interval`, a sample of each guest of this node (one hour kept in memory, as the node's
-/// own samples; a stopped guest's samples say 0).
+/// Every `interval`, a sample of each guest of this node into its graph (a stopped guest's
+/// samples say 0 CPU and memory in use).
 pub async fn sample(state: AppState, interval: std::time::Duration) {
-    let keep = (crate::node_stats::HISTORY.as_secs() / interval.as_secs().max(1)) as usize + 1;
     loop {
         if let Ok(list) = guests::list(&state.db).await {
             for (vmid, record) in list.into_iter().filter(|(_, r)| r.node == state.node.as_str()) {
                 let pid = state.vms.pid(vmid);
-                let sample = GuestRrdSample {
+                let taps: Vec<String> = record.config.keys().filter(|k| k.starts_with("net")).map(|k| corral_qemu::spec::tap_name(vmid.get(), k)).collect();
+                let (netin, netout) = if pid.is_some() { state.vms.net_rates(vmid, &taps) } else { (None, None) };
+                let row = GuestRrdRow {
                     time: crate::auth::unix_now(),
-                    cpu: pid.map_or(0.0, |p| state.vms.cpu_fraction(vmid, p, record.cpus())),
-                    maxcpu: record.cpus(),
-                    mem: pid.and_then(process::stats).map_or(0, |s| s.rss),
-                    maxmem: record.memory_bytes(),
-                    disk: 0,
-                    maxdisk: record.boot_disk_bytes(),
+                    cpu: Some(pid.map_or(0.0, |p| state.vms.cpu_fraction(vmid, p, record.cpus()))),
+                    maxcpu: Some(f64::from(record.cpus())),
+                    mem: Some(pid.and_then(process::stats).map_or(0, |s| s.rss) as f64),
+                    maxmem: Some(record.memory_bytes() as f64),
+                    disk: Some(0.0),
+                    maxdisk: Some(record.boot_disk_bytes() as f64),
+                    diskread: None,
+                    diskwrite: None,
+                    netin,
+                    netout,
                 };
-                state.vms.record(vmid, sample, keep);
+                state.rrd.record(&crate::rrd_store::guest_key(vmid.get()), &row);
+                state.vms.latest.lock().unwrap_or_else(|p| p.into_inner()).insert(vmid.get(), row);
             }
         }
         tokio::time::sleep(interval).await;

@@ -58,9 +58,9 @@ async fn resources_and_rrddata() {
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
     let (status, body) = node.get(&t, "/nodes/localhost/rrddata?timeframe=hour&cf=AVERAGE").await;
     assert_eq!(status, 200);
-    let samples = body["data"].as_array().unwrap();
-    assert!(!samples.is_empty());
-    assert!(samples[0]["memtotal"].as_u64().unwrap() > 0);
+    let rows = body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 70);
+    assert!(rows.last().unwrap()["memtotal"].as_f64().unwrap() > 0.0);
 }
 
 #[tokio::test]

@@ -83,6 +83,22 @@ async fn three_nodes_join_and_share_one_configuration() {
     let (status, body) = n1.get(&t1, "/nodes/n3/rrddata").await;
     assert_eq!(status, 400, "errors come back as they are");
     assert!(body["errors"]["timeframe"].is_string());
+    // A remote node's graph has points: n3 measured them, n1 forwards the question.
+    let (status, body) = n1.get(&t1, "/nodes/n3/rrddata?timeframe=hour&cf=MAX").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].as_array().unwrap().last().is_some_and(|r| r["memtotal"].as_f64() > Some(0.0)), "{body}");
+    // Forwarding reads no body for a caller who may not make the call, and no body over the
+    // API's limit for one who may.
+    let (status, limited) = n1.post(&t1, "/access/users/root@pam/token/limited", &[]).await;
+    assert_eq!(status, 200, "{limited}");
+    let limited = format!("PVEAPIToken=root@pam!limited={}", limited["data"]["value"].as_str().unwrap());
+    let big = "x=".to_string() + &"y".repeat(100 << 10); // over the limit: read first, it would be a 413
+    let line = n1.status_line("POST", "/nodes/n3/qemu/100/status/start", &[("Authorization", &limited), ("Content-Type", "application/x-www-form-urlencoded")], &big).await;
+    assert_eq!(line, "HTTP/1.1 403 Permission check failed (/vms/100, VM.Audit)");
+    let line = n1
+        .status_line("POST", "/nodes/n3/qemu/100/status/start", &[("Cookie", &t1.cookie()), ("CSRFPreventionToken", &t1.csrf), ("Content-Type", "application/x-www-form-urlencoded")], &big)
+        .await;
+    assert_eq!(line, "HTTP/1.1 413 request body too large (limit 65536 bytes)");
     let (status, _) = n2.get(&t1, "/nodes/nowhere/status").await;
     assert_eq!(status, 400);
     let loop_line = n1.status_line("GET", "/nodes/n2/status", &[("Cookie", &t1.cookie()), ("PVEDisableProxy", "1")], "").await;

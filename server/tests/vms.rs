@@ -41,7 +41,7 @@ async fn a_guest_runs_survives_a_daemon_restart_and_is_seen_dying() {
     assert_eq!((status, body["message"].as_str()), (500, Some("VM 100 already running\n")));
     wait_data(&n, &t, "/cluster/resources?type=vm", "guest running in the resources", |d| d[0]["status"] == "running").await;
     wait_data(&n, &t, "/nodes/vm1/qemu/100/rrddata?timeframe=hour&cf=AVERAGE", "a sample of the running guest", |d| {
-        d.as_array().unwrap().iter().any(|s| s["mem"].as_u64().unwrap_or(0) > 0 && s["maxmem"].as_u64() == Some(128 << 20))
+        d.as_array().unwrap().iter().any(|s| s["mem"].as_f64().unwrap_or(0.0) > 0.0 && s["maxmem"].as_f64() == Some((128u64 << 20) as f64))
     })
     .await;
 

@@ -163,7 +163,7 @@ const MAX_DRAIN_BYTES: usize = 1024 * 1024;
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The body, at most [`MAX_BODY_BYTES`]; 413 beyond that (after draining a bounded amount).
-async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
     use futures::StreamExt;
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"));
     let mut stream = body.into_data_stream();

@@ -28,7 +28,7 @@ pub struct Authenticated {
 
 /// Privileges corral checks today. Until ACLs exist, `root@pam` (and its tokens without
 /// privilege separation) hold all of them and nobody else holds any.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privilege {
     DatastoreAllocate,
     DatastoreAllocateSpace,

@@ -58,6 +58,18 @@ impl Liveness {
         out
     }
 
+    /// `online`, `offline` or `unknown` for another configured node, as `/cluster/resources`
+    /// and `/nodes` say it: unknown while gossip cannot tell yet (its member has not started,
+    /// or has not had the time to hear the node), so a console never shows a node down that
+    /// nobody has found down.
+    pub fn state_of(peers: &[PeerView], node: &str) -> &'static str {
+        match peers.iter().find(|p| p.node == node) {
+            Some(p) if p.alive => "online",
+            Some(p) if p.known => "offline",
+            _ => "unknown",
+        }
+    }
+
     /// What gossip knows of every other configured node (empty while not clustered).
     pub fn peers(&self) -> Vec<PeerView> {
         self.member().as_ref().map(|g| g.peers()).unwrap_or_default()

@@ -110,9 +110,43 @@ pub fn read_rootfs() -> RootFs {
     RootFs { total, used: total.saturating_sub(free), avail, free }
 }
 
+/// Bytes received and sent, summed over the host's interfaces except loopback and guests'
+/// taps (a guest's traffic is the guest's graph; through a bridge it is counted there once).
+pub fn parse_net_dev(text: &str) -> (u64, u64) {
+    text.lines()
+        .skip(2)
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| {
+            let name = name.trim();
+            name != "lo" && !name.starts_with("tap")
+        })
+        .filter_map(|(_, counters)| {
+            let fields: Vec<u64> = counters.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+            Some((*fields.first()?, *fields.get(8)?))
+        })
+        .fold((0, 0), |(rx, tx), (r, t)| (rx + r, tx + t))
+}
+
+pub fn read_net_bytes() -> (u64, u64) {
+    parse_net_dev(&fs::read_to_string("/proc/net/dev").unwrap_or_default())
+}
+
+/// One interface's (received, sent) bytes, from sysfs.
+pub fn read_interface_bytes(iface: &str) -> Option<(u64, u64)> {
+    let read = |what: &str| fs::read_to_string(format!("/sys/class/net/{iface}/statistics/{what}")).ok()?.trim().parse().ok();
+    Some((read("rx_bytes")?, read("tx_bytes")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_traffic_leaves_out_loopback_and_taps() {
+        let text = "Inter-|   Receive                            |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo: 500 5 0 0 0 0 0 0 500 5 0 0 0 0 0 0\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\ntap100i0: 7 1 0 0 0 0 0 0 9 1 0 0 0 0 0 0\n vmbr0: 30 1 0 0 0 0 0 0 40 1 0 0 0 0 0 0\n";
+        assert_eq!(parse_net_dev(text), (1030, 2040));
+        assert_eq!(parse_net_dev(""), (0, 0));
+    }
 
     #[test]
     fn cpu_utilisation_from_two_readings() {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use corral_api_types::rrd::StorageRrdRow;
 use corral_api_types::storage::StorageConfig;
 use corral_gossip::StorageUsage;
 use corral_storage::{Registry, Usage};
@@ -16,6 +17,7 @@ use tokio::sync::{broadcast, Notify};
 
 use crate::cluster::liveness::Liveness;
 use crate::events::Event;
+use crate::rrd_store::RrdStore;
 
 /// How often a node checks its storages.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(3);
@@ -60,7 +62,7 @@ impl StorageMonitor {
         self.wake.notify_one();
     }
 
-    pub async fn run(self: Arc<Self>, db: SqlitePool, me: String, liveness: Arc<Liveness>, events: broadcast::Sender<Event>) {
+    pub async fn run(self: Arc<Self>, db: SqlitePool, me: String, liveness: Arc<Liveness>, rrd: Arc<RrdStore>, events: broadcast::Sender<Event>) {
         loop {
             let configs: Vec<StorageConfig> = match super::list(&db).await {
                 Ok(all) => all.into_iter().filter(|c| !c.disable && c.applies_to(&me)).collect(),
@@ -84,6 +86,7 @@ impl StorageMonitor {
                 }
             }
             liveness.set_storages(results.iter().map(|(id, c)| usage_of(id, c)).collect());
+            record_usage(&rrd, &previous, &results);
             *self.table() = results;
             if changed {
                 let _ = events.send(Event::Resources);
@@ -131,6 +134,19 @@ async fn config_changed(db: &SqlitePool, me: &str, current: &[StorageConfig]) {
                 return;
             }
         }
+    }
+}
+
+/// Each available storage's size and use into its graph; a storage no longer used here loses
+/// its graph.
+fn record_usage(rrd: &RrdStore, previous: &BTreeMap<String, Checked>, results: &BTreeMap<String, Checked>) {
+    let now = crate::auth::unix_now();
+    for (id, checked) in results.iter().filter(|(_, c)| c.active) {
+        let row = StorageRrdRow { time: now, total: Some(checked.usage.total as f64), used: Some(checked.usage.used as f64) };
+        rrd.record(&crate::rrd_store::storage_key(id), &row);
+    }
+    for gone in previous.keys().filter(|id| !results.contains_key(*id)) {
+        rrd.forget(&crate::rrd_store::storage_key(gone));
     }
 }
 

@@ -49,7 +49,7 @@ impl Lab {
 
     /// Run `lab.sh args…` and hand back whatever happened.
     pub fn run(&self, args: &[&str]) -> std::process::Output {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/lab.sh");
+        let script = "../lab/lab.sh";
         Command::new(script)
             .args(args)
             .env("LAB", format!("t-{}", self.name))
@@ -97,7 +97,7 @@ impl Drop for Lab {
                 eprintln!("--- n{i} log tail ---\n{}", self.log_tail(&format!("n{i}")));
             }
         }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/lab.sh");
+        let script = "../lab/lab.sh";
         let _ = Command::new(script).arg("purge").env("LAB", format!("t-{}", self.name)).env("SUBNET", &self.subnet).env("STATE", &self.state).output();
     }
 }

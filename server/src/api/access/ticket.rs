@@ -6,7 +6,6 @@
 //! browser's tower-session, so the console never has to hold the ticket in script-readable storage.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -109,25 +108,23 @@ pub async fn create_ticket(
     params: RawParams,
 ) -> ApiResult<Json<Value>> {
     let login: Login = params.check(SCHEMA)?;
-    if let Err(retry) = state.login_guard.check(source, Instant::now()) {
-        tracing::warn!(%source, "login refused: too many failed attempts");
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed logins from this address - try again in {retry} seconds"),
-        ));
-    }
     let userid = full_userid(&login);
+    let throttled_as = userid.as_ref().map_or_else(|| login.username.clone(), Userid::to_string);
+    let attempt = state.login_guard.begin(source, &throttled_as).await.map_err(|refusal| {
+        tracing::warn!(%source, user = %throttled_as, "login refused: {}", refusal.message());
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.message())
+    })?;
     let ok = match &userid {
         Some(userid) => credentials_ok(&state, userid, &login.password).await?,
         None => false,
     };
     let Some(userid) = userid.filter(|_| ok) else {
-        state.login_guard.record_failure(source, Instant::now());
+        attempt.failed();
         tracing::warn!(%source, user = %login.username, "authentication failure");
         tokio::time::sleep(state.auth_fail_delay).await;
         return Err(ApiError::unauthorized("authentication failure"));
     };
-    state.login_guard.record_success(source);
+    attempt.succeeded();
     let now = unix_now();
     let csrf_token = csrf::issue(&state.keys(), &userid, now);
     if headers.get("X-Corral-Console").is_some_and(|v| v == "session") {
@@ -136,7 +133,7 @@ pub async fn create_ticket(
         session.insert(SESSION_AUTH_KEY, login).await.map_err(|e| ApiError::internal("session", e))?;
     }
     if !login.password.starts_with("PVE:") {
-        cluster_log::append(&state, cluster_log::PRI_INFO, "corral", userid.as_str(), &format!("successful auth for user '{userid}'")).await;
+        cluster_log::append_quietly(&state, cluster_log::PRI_INFO, "corral", userid.as_str(), &format!("successful auth for user '{userid}'")).await;
     }
     Ok(crate::api::data(TicketInfo {
         username: userid.to_string(),

@@ -38,6 +38,7 @@ pub async fn report(state: &AppState) -> sqlx::Result<GossipReport> {
                 node: n.name.clone(),
                 local,
                 alive: local || seen.is_some_and(|p| p.alive),
+                state: if local { "online" } else { crate::cluster::liveness::Liveness::state_of(&peers, &n.name) }.into(),
                 address,
                 latency_ms: seen.and_then(|p| p.rtt_us).map(|us| us as f64 / 1000.0),
                 version: status.as_ref().map(|s| s.version.clone()),

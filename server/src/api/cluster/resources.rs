@@ -55,11 +55,10 @@ pub async fn get_resources(auth: Authenticated, State(state): State<AppState>, p
     Ok(crate::api::data(out))
 }
 
-/// The other members of the cluster: online or offline as gossip sees them, with the uptime,
+/// The other members of the cluster: online, offline or not known yet as gossip sees them, with the uptime,
 /// CPU and memory figures their gossip status carries.
 async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<ClusterResource>> {
     let Some(config) = crate::cluster::ClusterConfig::load(&state.db).await? else { return Ok(Vec::new()) };
-    let online = state.liveness.online(state.node.as_str());
     let peers = state.liveness.peers();
     let seen = |name: &str| peers.iter().find(|p| p.node == name && p.alive).and_then(|p| p.status.clone());
     Ok(config
@@ -73,7 +72,7 @@ async fn remote_nodes(auth: &Authenticated, state: &AppState) -> ApiResult<Vec<C
                 id: format!("node/{}", n.name),
                 kind: "node".into(),
                 node: Some(n.name.clone()),
-                status: if online.contains(&n.name) { "online" } else { "offline" }.into(),
+                status: crate::cluster::liveness::Liveness::state_of(&peers, &n.name).into(),
                 cpu: s.as_ref().map(|s| s.cpu),
                 maxcpu: s.as_ref().map(|s| s.maxcpu),
                 mem: s.as_ref().map(|s| s.mem),

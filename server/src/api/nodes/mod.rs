@@ -59,7 +59,7 @@ async fn list(auth: Authenticated, State(state): State<AppState>, params: RawPar
                 node: node.name.clone(),
                 id: format!("node/{}", node.name),
                 kind: "node".into(),
-                status: if seen.is_some() { "online" } else { "offline" }.into(),
+                status: crate::cluster::liveness::Liveness::state_of(&peers, &node.name).into(),
                 cpu: seen.as_ref().map(|s| s.cpu),
                 maxcpu: seen.as_ref().map(|s| s.maxcpu),
                 mem: seen.as_ref().map(|s| s.mem),
@@ -104,6 +104,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{node}/storage", get(storage::list))
         .route("/{node}/storage/{storage}", get(storage::index))
         .route("/{node}/storage/{storage}/status", get(storage::status))
+        .route("/{node}/storage/{storage}/rrddata", get(rrddata::storage_rrddata))
         .route("/{node}/storage/{storage}/content", get(storage::content).post(storage::alloc))
         .route("/{node}/storage/{storage}/content/{*volume}", get(storage::volume_info).delete(storage::volume_delete))
         .route("/{node}/scan", get(storage::scan_index))

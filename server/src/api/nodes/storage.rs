@@ -87,7 +87,7 @@ pub async fn list(auth: Authenticated, State(state): State<AppState>, Path(node)
 }
 
 /// The storage `id` if this node may use it.
-async fn usable(state: &AppState, id: &str) -> ApiResult<StorageConfig> {
+pub(super) async fn usable(state: &AppState, id: &str) -> ApiResult<StorageConfig> {
     let config = storage::get(&state.db, id).await?;
     if !config.applies_to(state.node.as_str()) {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("storage '{id}' is not available on node '{}'", state.node)));
@@ -113,7 +113,7 @@ pub async fn index(auth: Authenticated, State(state): State<AppState>, Path((nod
     local_node(&state, &node)?;
     auth.require(Privilege::DatastoreAudit, &format!("/storage/{id}"))?;
     usable(&state, &id).await?;
-    Ok(crate::api::listing("subdir", &["content", "status"]))
+    Ok(crate::api::listing("subdir", &["content", "rrddata", "status"]))
 }
 
 /// `GET /nodes/{node}/storage/{storage}/status`.

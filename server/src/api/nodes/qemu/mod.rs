@@ -505,6 +505,8 @@ pub async fn destroy(auth: Authenticated, State(state): State<AppState>, Path((n
         .spawn("qmdestroy", &vmid.to_string(), &auth.userid, move |log| async move {
             guests::destroy(&task_state.cluster, vmid, &record).await?;
             log.line(format!("VM {vmid}: configuration removed")).await;
+            // A new guest with this VMID starts with an empty graph.
+            task_state.rrd.forget(&crate::rrd_store::guest_key(vmid.get()));
             // Its own disks go with it, as in PVE (volumes of other guests are only referenced).
             for (key, value) in record.config.iter().filter(|(k, _)| guests::is_disk_key(k) || k.starts_with("unused")) {
                 let Ok(volume) = corral_storage::VolumeId::parse(value.split(',').next().unwrap_or_default()) else { continue };
