@@ -5,12 +5,15 @@
 //   config write  - a directory storage added on n2 → its row in n1's Datacenter → Storage grid
 //   task end      - a VM created on n2 (qmcreate) → the finished task in n1's bottom panel
 //   node loss     - n2 killed (SIGKILL) → n1's tree marks it offline; reported as the time after
-//                   n1's API first says offline (gossip's own detection is measured elsewhere)
+//                   n1's API first says offline (gossip's own detection is measured elsewhere);
+//                   then n2 restarted on its data → the tree marks it online again, likewise
+//                   after n1's API; N times
 //
 // usage: node bench/console_push.mjs [--runs 20]   (build first: scripts/build.sh --release;
 //        CORRAL_BIN picks another binary). Uses end2end/node_modules (playwright) and
 //        /usr/bin/chromium.
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,8 +30,11 @@ const n1 = { url: 'https://127.0.21.1:18100', ip: '127.0.21.1', port: '18100', n
 const n2 = { url: 'https://127.0.21.2:18101', ip: '127.0.21.2', port: '18101', name: 'push2' };
 const children = [];
 
+const dataDirs = {};
 function start(n) {
-  const child = spawn(path.join(here, '..', 'end2end', 'start-node.sh'), [n.port, n.name, n.ip], { stdio: 'ignore', env: { ...process.env, CORRAL_BIN: bin, CORRAL_LOG: 'warn' } });
+  dataDirs[n.name] ??= mkdtempSync('/tmp/corral-push-');
+  const env = { ...process.env, CORRAL_BIN: bin, CORRAL_LOG: 'warn', CORRAL_E2E_DATA: dataDirs[n.name] };
+  const child = spawn(path.join(here, '..', 'end2end', 'start-node.sh'), [n.port, n.name, n.ip], { stdio: 'ignore', env });
   children.push(child);
   return child;
 }
@@ -62,6 +68,7 @@ async function task(ctx, upid) {
 }
 
 const stats = (xs) => {
+  if (xs.length === 0) return 'none';
   const s = [...xs].sort((a, b) => a - b);
   return `median ${s[Math.floor(s.length / 2)]} ms, max ${s[s.length - 1]} ms (${s.length} changes)`;
 };
@@ -107,18 +114,32 @@ async function main() {
     tasks.push(Date.now() - ended);
   }
 
-  // Node loss: n1's API learns it from gossip; how much later does the page show it?
-  const row = page.getByTestId(`tree-node-${n2.name}`).locator('.icon.node').first();
-  children[1].kill('SIGKILL');
-  const killed = Date.now();
-  await until('n1 says n2 offline', async () => (await (await a1.get('/api2/json/cluster/status')).json()).data.some((e) => e.name === n2.name && e.online === 0));
-  const apiKnew = Date.now();
-  await until('the tree says n2 offline', async () => /offline/.test((await row.getAttribute('class')) ?? ''));
-  const pageKnew = Date.now();
+  // Node loss: n1's API learns it from gossip; how much later does the page show it? And the
+  // same for its return.
+  const tree = page.getByTestId(`tree-node-${n2.name}`);
+  const n2Online = async (online) => (await (await a1.get('/api2/json/cluster/status')).json()).data.some((e) => e.name === n2.name && e.online === (online ? 1 : 0));
+  const lost = [];
+  const back = [];
+  const detect = [];
+  for (let i = 0; i < runs; i++) {
+    children[children.length - 1].kill('SIGKILL');
+    const killed = Date.now();
+    await until('n1 says n2 offline', () => n2Online(false));
+    const apiKnew = Date.now();
+    await until('the tree says n2 offline', async () => (await tree.getAttribute('data-status')) === 'offline');
+    lost.push(Date.now() - apiKnew);
+    detect.push(apiKnew - killed);
+    start(n2);
+    await until('n1 says n2 online', () => n2Online(true));
+    const apiBack = Date.now();
+    await until('the tree says n2 online', async () => (await tree.getAttribute('data-status')) === 'online');
+    back.push(Date.now() - apiBack);
+  }
 
   console.log(`config write on n2 → row on n1's open page: ${stats(config)}`);
   console.log(`task end on n2 → finished task in n1's bottom panel: ${stats(tasks)}`);
-  console.log(`n2 killed → n1's API says offline after ${apiKnew - killed} ms → n1's page ${pageKnew - apiKnew} ms later`);
+  console.log(`n2 killed → n1's tree shows it offline, after n1's API knew: ${stats(lost)} (the API knew ${stats(detect)} after the kill)`);
+  console.log(`n2 restarted → n1's tree shows it online, after n1's API knew: ${stats(back)}`);
   await browser.close();
 }
 

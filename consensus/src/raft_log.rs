@@ -24,9 +24,11 @@ impl RaftLogStore {
     }
 }
 
+/// A value that is there but does not parse is an error, never "none": an unreadable vote read
+/// as no vote would let this node vote twice in one term.
 pub(crate) async fn get_meta<T: DeserializeOwned>(db: &SqlitePool, name: &str) -> Result<Option<T>, sqlx::Error> {
     let text: Option<String> = sqlx::query_scalar("SELECT value FROM raft_meta WHERE name = ?").bind(name).fetch_optional(db).await?;
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    text.map(|t| serde_json::from_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
 }
 
 pub(crate) async fn set_meta<'e, E, T>(exec: E, name: &str, value: &T) -> Result<(), sqlx::Error>

@@ -75,9 +75,18 @@ test('Datacenter → HA: add a guest through the dialog, watch it move after a p
   await expect(page.getByTestId('tree-guest-100')).toHaveAttribute('data-hastate', 'started');
   await page.screenshot({ path: '../docs/screenshots/datacenter-ha-1280.png' });
 
-  // n1 loses power: the panel shows the service on another node, without a reload.
+  // A second page of the admin's, on n3's Cluster panel, watches too.
+  const cluster = await page.context().newPage();
+  await cluster.goto(`${n3}/datacenter/cluster`);
+  const n1Online = cluster.getByTestId('cluster-nodes').locator('tbody tr').filter({ has: cluster.getByRole('cell', { name: 'n1', exact: true }) }).getByTestId('node-online');
+  await expect(n1Online).toHaveText('Yes');
+
+  // n1 loses power: the panels show it offline and the service on another node, without a reload.
   lab('poweroff', 'n1');
   await expect(page.getByTestId('tree-node-n1').locator('.icon.node').first()).toHaveClass(/offline/, { timeout: 15_000 });
+  await expect(n1Online).toHaveText('No', { timeout: 15_000 });
+  await expect(page.getByTestId('tree-node-n1')).toHaveAttribute('data-status', 'offline');
+  await cluster.close();
   await expect(row).not.toHaveAttribute('data-node', 'n1', { timeout: 60_000 });
   await expect(row).toHaveAttribute('data-state', 'started', { timeout: 30_000 });
   const target = await row.getAttribute('data-node');

@@ -138,7 +138,11 @@ impl Shared {
 enum Command {
     SetPeers(Vec<(String, SocketAddr)>),
     SetStatus(NodeStatus),
+    SetKey(Vec<u8>),
 }
+
+/// How long datagrams sealed under a replaced key are still taken.
+pub const KEY_GRACE: Duration = Duration::from_secs(10);
 
 /// Handle to the running member; dropping it stops the member.
 pub struct Gossip {
@@ -196,6 +200,7 @@ impl Gossip {
             name: config.node,
             socket,
             key: SealKey::derive(&config.authkey),
+            previous_key: None,
             sealer: Sealer::default(),
             opener: Opener::default(),
             foca,
@@ -222,6 +227,12 @@ impl Gossip {
 
     pub fn set_status(&self, status: NodeStatus) {
         let _ = self.commands.send(Command::SetStatus(status));
+    }
+
+    /// Seal with a key derived from a new authkey from now on; datagrams under the old one are
+    /// still taken for [`KEY_GRACE`].
+    pub fn set_key(&self, authkey: Vec<u8>) {
+        let _ = self.commands.send(Command::SetKey(authkey));
     }
 
     pub fn peers(&self) -> Vec<PeerView> {
@@ -261,6 +272,8 @@ struct Agent {
     name: String,
     socket: UdpSocket,
     key: SealKey,
+    /// The key replaced last, and until when datagrams under it are taken.
+    previous_key: Option<(SealKey, Instant)>,
     sealer: Sealer,
     opener: Opener,
     foca: Swim,
@@ -295,6 +308,10 @@ impl Agent {
                 command = commands.recv() => match command {
                     Some(Command::SetPeers(peers)) => self.set_peers(peers),
                     Some(Command::SetStatus(status)) => self.status = status,
+                    Some(Command::SetKey(authkey)) => {
+                        let old = std::mem::replace(&mut self.key, SealKey::derive(&authkey));
+                        self.previous_key = Some((old, Instant::now() + KEY_GRACE));
+                    }
                     None => return,
                 },
                 _ = status_tick.tick() => self.tick().await,
@@ -340,7 +357,17 @@ impl Agent {
 
     async fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
         let counters = &self.shared.counters;
-        let plain = match self.opener.open(&self.key, datagram) {
+        let mut opened = self.opener.open(&self.key, datagram);
+        if matches!(opened, Err(OpenError::Unauthentic)) {
+            // Sealed under the key just replaced: taken for a short while, so members switching
+            // keys a moment apart do not lose each other.
+            if let Some((old, until)) = &self.previous_key {
+                if Instant::now() < *until {
+                    opened = self.opener.open(old, datagram);
+                }
+            }
+        }
+        let plain = match opened {
             Ok(plain) => plain,
             Err(err) => {
                 let counter = match err {

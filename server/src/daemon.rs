@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub site_root: PathBuf,
     pub auth_fail_delay: Duration,
     pub stats_interval: Duration,
+    /// How long each pair of ticket signing keys signs (`auth::key_rotation`).
+    pub key_rotation: Duration,
     pub ha: crate::ha::HaSettings,
     /// The watchdog device the fence guard arms, if any.
     pub ha_watchdog: Option<PathBuf>,
@@ -84,8 +86,8 @@ async fn ensure_root(db: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<b
     user_store::set_password(db, &root, &password::hash(secret.clone()).await?, unix_now()).await?;
     if generated {
         let path = initial_password_path(data_dir);
-        std::fs::write(&path, format!("{secret}\n"))?;
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        // Created 0600: never readable by others, not even for a moment.
+        crate::atomic_write::write(&path, format!("{secret}\n").as_bytes(), 0o600)?;
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             println!("corral: first start - root@pam password: {secret}");
         }
@@ -112,7 +114,7 @@ fn public_tls_config(pki: &pki::NodePki) -> anyhow::Result<Arc<rustls::ServerCon
 fn write_run_state(data_dir: &Path, state: &RunState) -> anyhow::Result<()> {
     let path = run_state_path(data_dir);
     std::fs::create_dir_all(path.parent().unwrap_or(data_dir))?;
-    std::fs::write(&path, serde_json::to_vec_pretty(state)?)?;
+    crate::atomic_write::write(&path, &serde_json::to_vec_pretty(state)?, 0o644)?;
     Ok(())
 }
 
@@ -186,12 +188,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         data_dir: config.data_dir.clone(),
         listen: bound,
         login_guard: LoginGuard::default(),
+        join_grants: Default::default(),
         auth_fail_delay: config.auth_fail_delay,
         events: events.clone(),
         cluster_log: Default::default(),
         leptos,
     });
     tokio::spawn(crate::cluster_log::run_publisher(state.clone()));
+    tokio::spawn(crate::auth::key_rotation::run(state.clone(), config.key_rotation));
     tokio::spawn(crate::events::relay_store_changes(cluster.subscribe_changes(), events.clone()));
     tokio::spawn(crate::task_list::publish(state.tasks.clone(), cluster.clone(), config.node.to_string(), events.subscribe()));
     tokio::spawn(crate::events::relay_membership(liveness.clone(), config.node.to_string(), events.clone()));
@@ -200,7 +204,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(stats.run(config.node.to_string(), rrd.clone(), events));
     tokio::spawn(rrd.clone().run());
     tokio::spawn(crate::cluster::epoch::start_store(state.clone()));
-    tokio::spawn(cluster.clone().watchdog());
+    let (store_reports, mut reported) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(cluster.clone().watchdog(store_reports));
+    tokio::spawn({
+        let state = state.clone();
+        async move {
+            while let Some(what) = reported.recv().await {
+                crate::cluster_log::append(&state, crate::cluster_log::PRI_WARNING, "corral", "root@pam", &what).await;
+            }
+        }
+    });
     tokio::spawn(crate::cluster::epoch::watch(state.clone()));
     tokio::spawn(crate::cluster::ssh::run(state.clone()));
     tokio::spawn(crate::cluster::lease::watch(state.clone()));

@@ -6,6 +6,7 @@
 pub const DEFAULT_LOG_FILTER: &str = "info,openraft=error,openraft::replication=off";
 
 mod api;
+mod atomic_write;
 mod auth;
 mod cli;
 mod cluster;

@@ -4,9 +4,7 @@
 //! PVE shows it (uppercase hex pairs joined by `:`).
 
 use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -59,12 +57,7 @@ pub fn fingerprint_of_pem(pem_text: &str) -> anyhow::Result<String> {
 }
 
 pub fn write_file(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    Ok(())
+    Ok(crate::atomic_write::write(path, contents.as_bytes(), mode)?)
 }
 
 fn validity(params: &mut CertificateParams, days: i64) {

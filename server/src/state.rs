@@ -46,6 +46,8 @@ pub struct AppInner {
     /// The address the API is bound to.
     pub listen: std::net::SocketAddr,
     pub login_guard: LoginGuard,
+    /// Admission grants this node handed to joiners (phase 1 of a join).
+    pub join_grants: crate::cluster::join::Grants,
     /// How long a failed login waits before it is answered.
     pub auth_fail_delay: Duration,
     pub events: broadcast::Sender<Event>,

@@ -259,7 +259,7 @@ pub async fn start_onboot(state: &AppState) {
     if std::fs::read_to_string(&seen).is_ok_and(|s| s == boot_id) {
         return;
     }
-    if let Err(err) = std::fs::create_dir_all(seen.parent().unwrap_or(&state.data_dir)).and_then(|_| std::fs::write(&seen, &boot_id)) {
+    if let Err(err) = std::fs::create_dir_all(seen.parent().unwrap_or(&state.data_dir)).and_then(|_| crate::atomic_write::write(&seen, boot_id.as_bytes(), 0o644)) {
         tracing::warn!(%err, "cannot record the boot id; onboot guests are not started");
         return;
     }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{json, Node, ROOT_PASSWORD};
+use common::{json, Node, Options, ROOT_PASSWORD};
 use serde_json::Value;
 
 #[tokio::test]
@@ -261,4 +261,46 @@ async fn a_user_without_privileges_gets_none_in_cap_and_no_node_figures_in_event
     bob_reader.abort();
     let bob_text = bob_seen.lock().unwrap().clone();
     assert!(!bob_text.contains("node-sample"), "bob saw node figures: {bob_text}");
+}
+
+/// The signing keys' document as this node keeps it (its `secrets` row), read from outside.
+async fn key_document(node: &Node) -> serde_json::Value {
+    let url = format!("sqlite://{}?mode=ro", node.dir.join("corral.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let bytes: Vec<u8> = sqlx::query_scalar("SELECT value FROM secrets WHERE name = 'auth-keys'").fetch_one(&db).await.unwrap();
+    db.close().await;
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn next_rotation(node: &Node, after: &serde_json::Value) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let doc = key_document(node).await;
+        if doc["current"] != after["current"] {
+            return doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "the signing keys never rotated");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Keys rotate (PVE: daily; here every 5 s): a ticket signed before a rotation stays valid
+/// after it (the previous pair verifies) and not after the next one.
+#[tokio::test]
+async fn signing_keys_rotate_and_the_previous_pair_still_verifies() {
+    let node = Node::start_with(Options { key_rotation_secs: Some(5), ..Options::named("rotate", "127.0.27.1:0") });
+    let t = node.login().await;
+    let first = key_document(&node).await;
+    let second = next_rotation(&node, &first).await;
+    assert_eq!(second["previous"], first["current"], "the pair that signed becomes the previous one");
+    let (status, _) = node.get(&t, "/cluster/status").await;
+    assert_eq!(status, 200, "a ticket of the previous pair is valid");
+    next_rotation(&node, &second).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while node.get(&t, "/cluster/status").await.0 != 401 {
+        assert!(std::time::Instant::now() < deadline, "a ticket two rotations old is still accepted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fresh = node.login().await;
+    assert_eq!(node.get(&fresh, "/cluster/status").await.0, 200);
 }

@@ -144,4 +144,37 @@ async fn the_store_recovers_after_the_database_was_locked_too_long() {
         assert!(std::time::Instant::now() < deadline, "the store never came back: {body}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // The restart is in the cluster log, where an admin looks.
+    let (_, log) = node.get(&t, "/cluster/log").await;
+    assert!(
+        log["data"].as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap().starts_with("configuration store stopped on an error")),
+        "{log}"
+    );
+}
+
+/// An unreadable vote is a storage error, not "no vote": reading it as none would let the node
+/// vote twice in one term.
+#[tokio::test]
+async fn an_unreadable_vote_stops_the_store_instead_of_forgetting_it() {
+    use sqlx::Connection;
+    let mut node = Node::start_with(Options::named("vote", "127.0.11.2:0"));
+    let t = node.login().await;
+    node.task_ok(&t, node.post(&t, "/cluster/config", &[("clustername", "voted"), ("link0", "127.0.11.2")]).await).await;
+    assert!(node.terminate().success());
+    let url = format!("sqlite://{}", node.dir.join("corral.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE raft_meta SET value = '{not a vote' WHERE name = 'vote'").execute(&mut db).await.unwrap();
+    db.close().await.unwrap();
+    let node = Node::spawn(&node.dir.clone(), &Options::named("vote", "127.0.11.2:0"));
+    let (status, _) = node.post(&t, "/access/users/root@pam/token/after", &[("privsep", "0")]).await;
+    assert_ne!(status, 200, "a store whose vote cannot be read takes no writes");
+    let (_, log) = node.get(&t, "/cluster/log").await;
+    let stopped = |log: &serde_json::Value| log["data"].as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap().contains("configuration store"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut log = log;
+    while !stopped(&log) {
+        assert!(std::time::Instant::now() < deadline, "the broken store was never reported: {log}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        log = node.get(&t, "/cluster/log").await.1;
+    }
 }

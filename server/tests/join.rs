@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{create, join, wait_data, wait_status};
-use common::{Node, Options, Ticket};
+use common::{Node, Options, Ticket, ROOT_PASSWORD};
 
 /// Poll a local condition (a file, say) until it holds; panic with `what` after 30 s.
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
@@ -206,6 +206,16 @@ async fn delnode_removes_a_powered_off_member_and_quorum_follows() {
     // Removed through a follower, so the membership change is forwarded to the leader.
     let out = common::corral().args(["cluster", "--data-dir"]).arg(&n2.dir).args(["delnode", "d3"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The removal replaced the signing keys (d3 holds the old ones): tickets signed before are
+    // void on every node; log in again.
+    for node in [&n1, &n2] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while node.get(&t1, "/cluster/status").await.0 != 401 {
+            assert!(Instant::now() < deadline, "a ticket signed before the removal is still taken by {}", node.addr);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let t1 = n1.login().await;
     for node in [&n1, &n2] {
         let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
         assert_eq!(names(&body), ["d1", "d2"]);
@@ -258,4 +268,36 @@ async fn two_nodes_joining_at_once_both_get_in() {
         let ids: std::collections::BTreeSet<&str> = body["data"].as_array().unwrap().iter().map(|n| n["nodeid"].as_str().unwrap()).collect();
         assert_eq!(ids.len(), 3, "distinct node ids: {body}");
     }
+}
+
+/// A join that fails after the store was copied (injected on the joiner just before it would
+/// become a voter) leaves the cluster as it was: no voter that is not there (a one-node cluster
+/// keeps its quorum and takes writes at once), no configuration entry; the joiner is
+/// standalone again with its own sessions, and can join for real afterwards.
+#[tokio::test]
+async fn a_join_that_fails_in_phase_two_leaves_nothing_behind() {
+    let n1 = Node::start_with(Options::named("f1", "127.0.26.1:0"));
+    let t1 = n1.login().await;
+    create(&n1, &t1, "failing", "127.0.26.1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut n2 = Node::spawn(&data, &Options { fail_at: Some("join-before-finish"), ..Options::named("f2", "127.0.26.2:0") });
+    let t2 = n2.login().await;
+    let (exit, log) = join(&n2, &t2, &n1, &n1.fingerprint, ROOT_PASSWORD, "127.0.26.2").await;
+    assert!(exit.contains("injected failure"), "{exit}: {log:?}");
+
+    let (status, body) = n1.post(&t1, "/access/users/root@pam/token/after-failed-join", &[("privsep", "0")]).await;
+    assert_eq!(status, 200, "the cluster kept its quorum: {body}");
+    let (_, nodes) = n1.get(&t1, "/cluster/config/nodes").await;
+    assert_eq!(names(&nodes), ["f1"]);
+    let (status, body) = n2.get(&t2, "/cluster/status").await;
+    assert_eq!(status, 200, "the joiner's own session still works: {body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "the joiner is standalone again: {body}");
+
+    assert!(n2.terminate().success());
+    let n2 = Node::spawn(&data, &Options::named("f2", "127.0.26.2:0"));
+    let t2 = n2.login().await;
+    let (exit, log) = join(&n2, &t2, &n1, &n1.fingerprint, ROOT_PASSWORD, "127.0.26.2").await;
+    assert_eq!(exit, "OK", "{log:?}");
+    wait_status(&n1, &t1, 2, 1).await;
 }

@@ -163,5 +163,33 @@ async fn nodes_call_each_other_only_with_a_members_cluster_certificate() {
     let (status, body) = removed.answer.expect("the certificate still chains to the CA, the call is refused by membership");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("does not belong to a member"), "{body}");
+    // Every node call, not only writes; and it cannot re-enrol itself: `join` wants a grant
+    // only a password-authenticated phase 1 hands out.
+    for call in ["append", "vote", "snapshot", "read-index", "membership", "join-finish", "join-abort"] {
+        let (status, body) = probe(&n1, Some(NODE_ALPN), Some(cluster_key(&n2)), &format!("/cluster/raft/{call}"), "{}").await.answer.unwrap();
+        assert_eq!(status, 403, "{call}: {body}");
+    }
+    let rejoin = r#"[{"name":"m2","nodeid":2,"votes":1,"links":{},"api":"https://127.0.12.2:8006","fingerprint":"","version":"0.1.0"},2,"guess"]"#;
+    let (status, body) = probe(&n1, Some(NODE_ALPN), Some(cluster_key(&n2)), "/cluster/raft/join", rejoin).await.answer.unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no admission grant"), "{body}");
+
+    // The removed node can no longer mint tickets the cluster takes (the signing keys were
+    // replaced without keeping the old ones) ...
+    let minted = n2.login().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while n1.get(&minted, "/cluster/status").await.0 != 401 {
+        assert!(std::time::Instant::now() < deadline, "a ticket signed by the removed node is still accepted");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // ... nor speak gossip: once the old key's grace is over its datagrams do not authenticate.
+    let t1 = n1.login().await;
+    let unauthentic = |report: &serde_json::Value| report["data"]["counters"]["dropped_unauthentic"].as_u64().unwrap_or(0);
+    let before = unauthentic(&n1.get(&t1, "/cluster/gossip").await.1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while unauthentic(&n1.get(&t1, "/cluster/gossip").await.1) <= before {
+        assert!(std::time::Instant::now() < deadline, "the removed node's gossip is still taken");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     n1.terminate();
 }

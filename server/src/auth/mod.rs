@@ -8,6 +8,7 @@ pub mod api_token;
 pub mod authenticated;
 pub mod csrf;
 pub mod keys;
+pub mod key_rotation;
 pub mod login_guard;
 pub mod password;
 pub mod ticket;

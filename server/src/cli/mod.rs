@@ -67,6 +67,9 @@ enum Command {
         /// Delay before answering a failed login, in milliseconds.
         #[arg(long, default_value_t = 3000, hide = true)]
         auth_fail_delay_ms: u64,
+        /// Seconds each pair of ticket signing keys signs before the next takes over (PVE: a day).
+        #[arg(long, default_value_t = crate::auth::key_rotation::DEFAULT_EVERY.as_secs(), hide = true)]
+        key_rotation_secs: u64,
         #[command(flatten)]
         ha: HaArgs,
     },
@@ -207,8 +210,7 @@ async fn serve(
     site_root: Option<PathBuf>,
     gossip_port: u16,
     (ssh_dir, ssh_host_key): (PathBuf, PathBuf),
-    stats_interval: u64,
-    auth_fail_delay_ms: u64,
+    (stats_interval, auth_fail_delay_ms, key_rotation_secs): (u64, u64, u64),
     ha: HaArgs,
 ) -> anyhow::Result<()> {
     let ha_watchdog = ha.watchdog();
@@ -224,6 +226,7 @@ async fn serve(
         site_root: site_root.unwrap_or_else(default_site_root),
         auth_fail_delay: Duration::from_millis(auth_fail_delay_ms),
         stats_interval: Duration::from_secs(stats_interval.max(1)),
+        key_rotation: Duration::from_secs(key_rotation_secs.max(1)),
         gossip_port,
         ssh_dir,
         ssh_host_key,
@@ -291,9 +294,10 @@ pub fn main() -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             match cli.command {
-                Command::Serve { data, listen, node_name, site_root, gossip_port, ssh_dir, ssh_host_key, stats_interval, auth_fail_delay_ms, ha } => {
+                Command::Serve { data, listen, node_name, site_root, gossip_port, ssh_dir, ssh_host_key, stats_interval, auth_fail_delay_ms, key_rotation_secs, ha } => {
                     let ssh_dir = ssh_dir.unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".ssh"));
-                    serve(data, listen, node_name, site_root, gossip_port, (ssh_dir, ssh_host_key), stats_interval, auth_fail_delay_ms, ha).await.map(|_| ExitCode::SUCCESS)
+                    let timings = (stats_interval, auth_fail_delay_ms, key_rotation_secs);
+                    serve(data, listen, node_name, site_root, gossip_port, (ssh_dir, ssh_host_key), timings, ha).await.map(|_| ExitCode::SUCCESS)
                 }
                 Command::Passwd { data, user } => passwd::run(&data.data_dir, &user).await.map(|_| ExitCode::SUCCESS),
                 Command::Status { data } => status::run(&data.data_dir).await,

@@ -21,6 +21,13 @@ use crate::tasks::TaskLog;
 /// The corosync authkey size PVE generates: 2048 bits.
 pub const AUTHKEY_BYTES: usize = 256;
 
+/// A new cluster authkey (PVE's corosync authkey size), from the OS's randomness.
+pub fn new_authkey() -> Vec<u8> {
+    let mut authkey = vec![0u8; AUTHKEY_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut authkey);
+    authkey
+}
+
 #[derive(Debug, Clone)]
 pub struct CreateRequest {
     pub name: String,
@@ -58,10 +65,10 @@ pub fn api_url(listen: SocketAddr, link0: &LinkSpec) -> String {
     format!("https://{}", SocketAddr::new(ip, listen.port()))
 }
 
+/// This node's signing keys become the cluster's: its tickets stay valid.
 async fn auth_keys_document(state: &AppState) -> Result<serde_json::Value, ClusterError> {
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT name, value FROM secrets ORDER BY name").fetch_all(&state.db).await?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    Ok(json!(rows.into_iter().map(|(n, v)| (n, json!(b64.encode(v)))).collect::<serde_json::Map<_, _>>()))
+    let doc = crate::auth::keys::KeyDocument::load(&state.db, crate::auth::unix_now()).await?;
+    serde_json::to_value(doc).map_err(|e| ClusterError::Store(e.to_string()))
 }
 
 pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::Result<()> {
@@ -70,8 +77,7 @@ pub async fn run(state: AppState, req: CreateRequest, log: TaskLog) -> anyhow::R
     let link0 = req.links.get(&0).ok_or_else(|| anyhow::anyhow!("link0 is required"))?;
 
     log.line("Generating the 2048-bit cluster authkey").await;
-    let mut authkey = vec![0u8; AUTHKEY_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut authkey);
+    let authkey = new_authkey();
 
     let paths = PkiPaths::new(&state.data_dir);
     let ca_cert = tokio::fs::read_to_string(&paths.ca_cert).await?;

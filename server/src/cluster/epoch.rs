@@ -93,7 +93,7 @@ pub async fn resync(state: &AppState, peer: &NodeAddr, epoch: u64) -> anyhow::Re
     state.cluster.reset_raft().await?;
     state.cluster.start_member(me.nodeid).await?;
     let addr = NodeAddr { name: me.name.clone(), api: me.api.clone(), fingerprint: me.fingerprint.clone() };
-    state.cluster.call::<_, Result<(), String>>(peer, "add-member", &(me.nodeid, addr), RESYNC_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.cluster.call::<_, Result<(), String>>(peer, "membership", &super::raft_node::MembershipChange::AddVoter(me.nodeid, addr), RESYNC_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
     let deadline = tokio::time::Instant::now() + RESYNC_TIMEOUT;
     while replicated_epoch(corral_consensus::read(&state.db, KEY_EPOCH).await?) < epoch || ClusterConfig::load(&state.db).await?.is_none() {
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "the configuration did not arrive within {RESYNC_TIMEOUT:?}");
@@ -135,6 +135,8 @@ pub async fn start_store(state: AppState) {
     }
     if let Err(err) = state.cluster.resume(id).await {
         tracing::error!("starting the configuration store failed: {err:#}");
+        let what = format!("starting the configuration store failed: {err:#}");
+        crate::cluster_log::append(&state, crate::cluster_log::PRI_WARNING, "corral", "root@pam", &what).await;
     }
 }
 

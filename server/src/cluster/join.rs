@@ -4,16 +4,25 @@
 //!    by the pasted fingerprint) and asks `POST /cluster/config/nodes/{name}`. The peer checks
 //!    everything and changes nothing; it answers with the node id and the cluster authkey.
 //!    The answer also carries the joiner's cluster certificate, issued under the cluster CA.
+//!    With them comes an admission grant: single use, valid for [`GRANT_TTL`], bound to the
+//!    joiner's name, node id and that certificate. Nothing else is stored.
 //! 2. The joiner starts an empty Raft member and calls the peer's node-to-node `join` over
-//!    mutual TLS with that certificate. The cluster's leader copies the store to the joiner,
-//!    makes it a voter and records it (with its certificate's fingerprint) in the configuration.
-//!    Then the joiner takes the cluster's ticket keys.
+//!    mutual TLS with that certificate and the grant (a node-channel call from a certificate
+//!    with no grant and no place in the configuration is refused before its body is read, so a
+//!    node removed with `delnode` cannot come back with its old certificate). The peer records
+//!    the joiner (with its certificate's fingerprint) in the configuration and has the leader
+//!    add it as a *learner* and copy the store to it. The joiner takes the cluster's ticket keys
+//!    and publishes its certificate, and only then asks `join-finish`: the leader makes it a
+//!    voter, the one step that changes quorum, taken when nothing can fail after it.
 //!
-//! A refusal in phase 1 leaves both sides as they were; a failure in phase 2 makes the joiner
-//! drop what it started.
+//! A refusal in phase 1 leaves both sides as they were. A failure in phase 2 leaves nothing
+//! behind: the peer undoes its own steps when one of them fails, and the joiner, failing
+//! later, asks `join-abort` (the peer removes the learner and the configuration entry) before
+//! it drops what it started — so a failed join never adds a voter that is not there.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use corral_api_types::cluster_config::LinkSpec;
@@ -25,7 +34,6 @@ use serde_json::Value;
 use super::config::{node_cert_key, ClusterConfig, ClusterNode, KEY_AUTHKEY, KEY_AUTH_KEYS, KEY_CA_CERT, KEY_CA_KEY};
 use super::peer_client::{pinned_client, pve_data};
 use super::{create, ClusterError};
-use crate::auth::AuthKeys;
 use crate::cluster_log;
 use crate::state::AppState;
 use crate::tasks::TaskLog;
@@ -34,6 +42,67 @@ use crate::tasks::TaskLog;
 pub const MAX_NODES: usize = 32;
 /// Phase 2 includes copying the whole store to the joiner.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long an admission grant stays valid: phase 2 follows phase 1 at once.
+pub const GRANT_TTL: Duration = Duration::from_secs(120);
+/// Grants one peer holds at most (expired ones are dropped first).
+const MAX_GRANTS: usize = 64;
+
+/// The admission grants this node handed out in phase 1, by the fingerprint of the
+/// certificate issued with each.
+#[derive(Default)]
+pub struct Grants(Mutex<HashMap<String, Grant>>);
+
+struct Grant {
+    /// SHA-256 of the token: the token itself is the joiner's secret.
+    token: [u8; 32],
+    name: String,
+    nodeid: u64,
+    expires: Instant,
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+impl Grants {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Grant>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new grant for `name` as node `nodeid` holding the certificate `cert_fingerprint`.
+    pub fn issue(&self, name: &str, nodeid: u64, cert_fingerprint: &str) -> Result<String, ClusterError> {
+        let mut bytes = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(|_| ClusterError::Store("no randomness".into()))?;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut grants = self.lock();
+        let now = Instant::now();
+        grants.retain(|_, g| g.expires > now);
+        if grants.len() >= MAX_GRANTS {
+            return Err(ClusterError::Refused("too many joins under way; try again in a few minutes".into()));
+        }
+        grants.insert(cert_fingerprint.to_string(), Grant { token: sha256(&token), name: name.to_string(), nodeid, expires: now + GRANT_TTL });
+        Ok(token)
+    }
+
+    /// Whether a live grant waits for this certificate (asked before a call's body is read).
+    pub fn expects(&self, cert_fingerprint: &str) -> bool {
+        self.lock().get(cert_fingerprint).is_some_and(|g| g.expires > Instant::now())
+    }
+
+    /// Use the grant of this certificate, once: it is gone afterwards, matched or not.
+    pub fn redeem(&self, cert_fingerprint: &str, token: &str, name: &str, nodeid: u64) -> Result<(), ClusterError> {
+        let grant = self.lock().remove(cert_fingerprint);
+        // Digests are compared, not tokens: how long a comparison takes tells nothing of the token.
+        let valid = grant.is_some_and(|g| g.expires > Instant::now() && g.token == sha256(token) && g.name == name && g.nodeid == nodeid);
+        if valid {
+            Ok(())
+        } else {
+            Err(ClusterError::Refused("no valid admission grant for this node (join again with the root password)".into()))
+        }
+    }
+}
 
 /// What a joiner asks the peer for (phase 1) and the cluster to do (phase 2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +136,8 @@ pub struct Admission {
     pub peer_node: String,
     /// The cluster CA and the joiner's cluster certificate, issued by the peer.
     pub node_credentials: crate::pki::NodeCredentials,
+    /// The admission grant phase 2 must present (see [`Grants`]).
+    pub grant: String,
 }
 
 fn major_minor(version: &str) -> String {
@@ -148,17 +219,21 @@ pub async fn admission(state: &AppState, who: &Candidate) -> Result<Admission, C
     let ca_key = text(corral_consensus::read(&state.db, KEY_CA_KEY).await?);
     let node_credentials = crate::pki::issue_node_credentials(&ca_cert, &ca_key, &who.name)
         .map_err(|e| ClusterError::Store(format!("issuing the cluster certificate for '{}': {e:#}", who.name)))?;
+    let cert_fingerprint = crate::pki::fingerprint_of_pem(&node_credentials.cert).map_err(|e| ClusterError::Store(format!("{e:#}")))?;
+    let grant = state.join_grants.issue(&who.name, nodeid, &cert_fingerprint)?;
     Ok(Admission {
         nodeid,
         clustername: config.name,
         corosync_authkey: text(corral_consensus::read(&state.db, KEY_AUTHKEY).await?),
         peer_node: state.node.to_string(),
         node_credentials,
+        grant,
     })
 }
 
-/// Phase 2 on the peer: admit again (the cluster may have changed), add the member, record it
-/// with `node_cert`, the fingerprint of the cluster certificate it called with.
+/// Phase 2 on the peer: admit again (the cluster may have changed), record the joiner with
+/// `node_cert` (the fingerprint of the cluster certificate it called with) and have it added
+/// as a learner, which copies the store to it. It becomes a voter at [`finish`].
 pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64, node_cert: String) -> Result<(), ClusterError> {
     admit(state, &Candidate { nodeid: Some(nodeid), ..who.clone() }).await?;
     let addr = NodeAddr { name: who.name.clone(), api: who.api.clone(), fingerprint: who.fingerprint.clone() };
@@ -182,17 +257,35 @@ pub async fn enroll(state: &AppState, who: Candidate, nodeid: u64, node_cert: St
         Ok(Vec::new())
     })
     .await?;
-    if let Err(err) = state.cluster.add_member(nodeid, addr).await {
-        let name = who.name.clone();
-        let _ = super::config::update(&state.db, &state.cluster, |config| {
-            config.nodes.retain(|n| n.name != name);
-            Ok(Vec::new())
-        })
-        .await;
+    if let Err(err) = state.cluster.add_learner(nodeid, addr).await {
+        undo(state, &who.name, nodeid).await;
         return Err(err);
     }
-    cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("adding node {} to cluster", who.name)).await;
     Ok(())
+}
+
+/// `join-finish`, from the joiner itself once it has the store, the keys and its certificate
+/// published: make it a voter.
+pub async fn finish(state: &AppState, name: &str, nodeid: u64) -> Result<(), ClusterError> {
+    state.cluster.promote(nodeid).await?;
+    cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("adding node {name} to cluster")).await;
+    Ok(())
+}
+
+/// Take a joiner that did not make it out of the Raft membership (learner or voter) and out of
+/// the configuration, so the cluster is as it was before the join.
+pub async fn undo(state: &AppState, name: &str, nodeid: u64) {
+    if let Err(err) = state.cluster.remove_node(nodeid).await {
+        tracing::warn!(%err, node = name, "could not take the failed joiner out of the Raft membership");
+    }
+    let result = super::config::update(&state.db, &state.cluster, |config| {
+        config.nodes.retain(|n| !(n.name == name && n.nodeid == nodeid));
+        Ok(vec![Op::Delete { key: node_cert_key(name) }])
+    })
+    .await;
+    if let Err(err) = result {
+        tracing::warn!(%err, node = name, "could not take the failed joiner out of the configuration");
+    }
 }
 
 /// `delnode`: take a node out of the Raft membership and the configuration. The node itself
@@ -207,10 +300,21 @@ pub async fn remove(state: &AppState, name: &str) -> Result<(), ClusterError> {
         return Err(ClusterError::NoQuorum);
     }
     state.cluster.remove_member(node.nodeid).await?;
+    // What the removed node holds stops working: new signing keys without the old ones (it
+    // could mint tickets with them), a new gossip key (it could speak gossip with the old).
+    let raw_keys = corral_consensus::read(&state.db, KEY_AUTH_KEYS).await?;
+    let keys = raw_keys.as_ref().and_then(crate::auth::keys::KeyDocument::from_value).ok_or_else(|| ClusterError::Store("the cluster's signing keys are unreadable".into()))?;
+    let revoked = serde_json::to_value(keys.revoked(crate::auth::unix_now())).map_err(|e| ClusterError::Store(e.to_string()))?;
+    let authkey = base64::engine::general_purpose::STANDARD.encode(super::create::new_authkey());
     super::config::update(&state.db, &state.cluster, |config| {
         config.nodes.retain(|n| n.name != name);
         // Its root key leaves every node's authorized_keys with it.
-        Ok(vec![Op::Delete { key: node_cert_key(name) }, Op::Delete { key: super::ssh::store_key(name) }])
+        Ok(vec![
+            Op::Delete { key: node_cert_key(name) },
+            Op::Delete { key: super::ssh::store_key(name) },
+            Op::Put { key: KEY_AUTH_KEYS.into(), value: revoked.clone() },
+            Op::Put { key: KEY_AUTHKEY.into(), value: Value::String(authkey.clone()) },
+        ])
     })
     .await?;
     cluster_log::append(state, cluster_log::PRI_INFO, "corral", "root@pam", &format!("deleting node {name} from cluster")).await;
@@ -311,7 +415,13 @@ pub async fn run(state: AppState, req: JoinRequest, log: TaskLog) -> anyhow::Res
     log.line(format!("The peer admits this node as node id {} of cluster '{}'", admission.nodeid, admission.clustername)).await;
 
     if let Err(err) = enroll_remotely(&state, &req, &me, &admission, &log).await {
-        log.line("Join failed; dropping the partial cluster state on this node").await;
+        log.line("Join failed; asking the cluster to forget this node, then dropping the partial cluster state here").await;
+        let peer = NodeAddr { name: admission.peer_node.clone(), api: peer_url(&req.hostname), fingerprint: req.fingerprint.clone() };
+        match state.cluster.call::<_, Result<(), String>>(&peer, "join-abort", &(me.name.clone(), admission.nodeid), ABORT_TIMEOUT).await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => log.line(format!("The cluster could not forget this node: {why} (remove it with delnode)")).await,
+            Err(why) => log.line(format!("The cluster could not be asked to forget this node: {why:#} (remove it with delnode if it is listed)")).await,
+        }
         state.cluster.abandon().await;
         return Err(err);
     }
@@ -326,7 +436,7 @@ async fn enroll_remotely(state: &AppState, req: &JoinRequest, me: &Candidate, ad
     state.cluster.start_member(admission.nodeid).await?;
     log.line("Waiting for the cluster to copy its configuration store to this node").await;
     let peer = NodeAddr { name: admission.peer_node.clone(), api: peer_url(&req.hostname), fingerprint: req.fingerprint.clone() };
-    state.cluster.call::<_, Result<(), String>>(&peer, "join", &(me, admission.nodeid), JOIN_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.cluster.call::<_, Result<(), String>>(&peer, "join", &(me, admission.nodeid, &admission.grant), JOIN_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
     loop {
@@ -336,30 +446,37 @@ async fn enroll_remotely(state: &AppState, req: &JoinRequest, me: &Candidate, ad
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "the cluster configuration did not arrive within {JOIN_TIMEOUT:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    log.line("Configuration store received; taking the cluster's ticket keys").await;
-    adopt_auth_keys(state).await?;
+    log.line("Configuration store received; publishing this node's certificate").await;
     let cert = tokio::fs::read_to_string(crate::pki::PkiPaths::new(&state.data_dir).node_cert).await?;
     state.cluster.write(Command::new(vec![Op::Put { key: node_cert_key(&me.name), value: Value::String(cert) }])).await?;
+    fail_point("join-before-finish")?;
+    log.line("Becoming a voting member").await;
+    state.cluster.call::<_, Result<(), String>>(&peer, "join-finish", &(me.name.clone(), admission.nodeid), JOIN_TIMEOUT).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Last: until here this node's own tickets stay valid, so a failed join leaves them so.
+    log.line("Taking the cluster's ticket keys").await;
+    adopt_auth_keys(state).await?;
     Ok(())
 }
 
-/// Copy the cluster's ticket and CSRF keys into this node's `secrets` and use them from now on.
-pub async fn adopt_auth_keys(state: &AppState) -> anyhow::Result<()> {
-    let doc = corral_consensus::read(&state.db, KEY_AUTH_KEYS).await?.ok_or_else(|| anyhow::anyhow!("the cluster has no ticket keys"))?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut tx = state.db.begin_with("BEGIN IMMEDIATE").await?;
-    for (name, value) in doc.as_object().into_iter().flatten() {
-        let bytes = b64.decode(value.as_str().unwrap_or_default())?;
-        sqlx::query("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
-            .bind(name)
-            .bind(bytes)
-            .execute(&mut *tx)
-            .await?;
+/// How long the joiner waits for the cluster to forget it after a failure.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failure injected by tests (`CORRAL_FAIL_AT=<point>` in the daemon's environment): the
+/// only way to make the steps after the store copy fail on demand against real daemons.
+fn fail_point(point: &str) -> anyhow::Result<()> {
+    match std::env::var("CORRAL_FAIL_AT") {
+        Ok(p) if p == point => anyhow::bail!("injected failure at {point}"),
+        _ => Ok(()),
     }
-    tx.commit().await?;
-    let mut keys = AuthKeys::load(&state.db).await?;
-    keys.previous = Some(Box::new(AuthKeys { previous: None, ..state.keys() }));
-    state.set_keys(keys);
+}
+
+/// Take the cluster's signing keys as this node's and use them from now on; tickets this node
+/// signed before stay valid (in memory) until the next rotation.
+pub async fn adopt_auth_keys(state: &AppState) -> anyhow::Result<()> {
+    let raw = corral_consensus::read(&state.db, KEY_AUTH_KEYS).await?.ok_or_else(|| anyhow::anyhow!("the cluster has no ticket keys"))?;
+    let doc = crate::auth::keys::KeyDocument::from_value(&raw).ok_or_else(|| anyhow::anyhow!("the cluster's ticket keys are unreadable"))?;
+    doc.store(&state.db).await?;
+    state.set_keys(doc.keys().carrying(state.keys()));
     Ok(())
 }
 

@@ -28,6 +28,8 @@ pub struct Liveness {
     /// This node's cluster epoch, as last read from the store.
     epoch: std::sync::atomic::AtomicU64,
     member: Mutex<Option<Gossip>>,
+    /// The authkey the member seals with.
+    authkey: Mutex<Vec<u8>>,
     /// This node's storage checks, as the storage monitor last published them.
     storages: Mutex<Vec<StorageUsage>>,
     /// The guests running here, as the guest runtime last published them.
@@ -44,7 +46,7 @@ const STORAGE_ID_BUDGET: usize = 512;
 
 impl Liveness {
     pub fn new(port: u16) -> Self {
-        Self { port, epoch: Default::default(), member: Mutex::new(None), storages: Mutex::default(), running: Mutex::default(), usage: Mutex::default() }
+        Self { port, epoch: Default::default(), member: Mutex::new(None), authkey: Mutex::default(), storages: Mutex::default(), running: Mutex::default(), usage: Mutex::default() }
     }
 
     fn member(&self) -> std::sync::MutexGuard<'_, Option<Gossip>> {
@@ -148,14 +150,25 @@ impl Liveness {
         };
         let node = config.node(me).expect("checked above");
         let bind = gossip_addr(node).ok_or_else(|| anyhow::anyhow!("node {me} has no link 0 address"))?;
+        let authkey = read_authkey(db).await?;
         if self.bound() != Some(bind) {
             self.member().take();
-            let authkey = read_authkey(db).await?;
-            let gossip = Gossip::start(GossipConfig { node: me.to_string(), bind, authkey, status: self.status() })
+            let gossip = Gossip::start(GossipConfig { node: me.to_string(), bind, authkey: authkey.clone(), status: self.status() })
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot bind UDP {bind}: {e}"))?;
             tracing::info!(%bind, "gossip member started");
             *self.member() = Some(gossip);
+            *self.authkey.lock().unwrap_or_else(|p| p.into_inner()) = authkey;
+        } else {
+            // A new authkey (a node was removed): switch, taking the old one a while longer.
+            let mut current = self.authkey.lock().unwrap_or_else(|p| p.into_inner());
+            if *current != authkey {
+                if let Some(g) = self.member().as_ref() {
+                    g.set_key(authkey.clone());
+                    tracing::info!("gossip key replaced");
+                }
+                *current = authkey;
+            }
         }
         let peers = config.nodes.iter().filter(|n| n.name != me).filter_map(|n| Some((n.name.clone(), gossip_addr(n)?))).collect();
         if let Some(g) = self.member().as_ref() {

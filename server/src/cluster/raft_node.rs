@@ -31,6 +31,60 @@ fn is_in_progress(err: &openraft::error::RaftError<NodeId, openraft::error::Clie
     )
 }
 
+/// A membership change, as the leader applies it (also the body of the `membership` node call).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum MembershipChange {
+    AddLearner(NodeId, NodeAddr),
+    /// Learner first (it catches up), then voter.
+    AddVoter(NodeId, NodeAddr),
+    Promote(NodeId),
+    RemoveVoter(NodeId),
+    /// Voter or learner; nothing to do if it is neither.
+    RemoveNode(NodeId),
+}
+
+/// Apply `change` on the leader `raft`, waiting its turn behind other membership changes.
+pub async fn apply_membership(raft: &Raft, change: &MembershipChange) -> Result<(), ClusterError> {
+    async fn change_membership(raft: &Raft, members: ChangeMembers<NodeId, NodeAddr>) -> Result<(), ClusterError> {
+        loop {
+            match raft.change_membership(members.clone(), false).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
+                Err(e) => return Err(ClusterError::Refused(format!("changing membership: {e}"))),
+            }
+        }
+    }
+    async fn add_learner(raft: &Raft, id: NodeId, addr: &NodeAddr) -> Result<(), ClusterError> {
+        loop {
+            match raft.add_learner(id, addr.clone(), true).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
+                Err(e) => return Err(ClusterError::Refused(format!("adding learner: {e}"))),
+            }
+        }
+    }
+    match change {
+        MembershipChange::AddLearner(id, addr) => add_learner(raft, *id, addr).await,
+        MembershipChange::AddVoter(id, addr) => {
+            add_learner(raft, *id, addr).await?;
+            change_membership(raft, ChangeMembers::AddVoterIds(BTreeSet::from([*id]))).await
+        }
+        MembershipChange::Promote(id) => change_membership(raft, ChangeMembers::AddVoterIds(BTreeSet::from([*id]))).await,
+        MembershipChange::RemoveVoter(id) => change_membership(raft, ChangeMembers::RemoveVoters(BTreeSet::from([*id]))).await,
+        MembershipChange::RemoveNode(id) => {
+            let membership = raft.metrics().borrow().membership_config.membership().clone();
+            if membership.voter_ids().any(|v| v == *id) {
+                change_membership(raft, ChangeMembers::RemoveVoters(BTreeSet::from([*id]))).await?;
+            }
+            let still_there = raft.metrics().borrow().membership_config.membership().nodes().any(|(n, _)| n == id);
+            if still_there {
+                change_membership(raft, ChangeMembers::RemoveNodes(BTreeSet::from([*id]))).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
 enum Attempt {
     Retry(String),
     Final(ClusterError),
@@ -163,6 +217,11 @@ impl ClusterHandle {
     /// (`"*"`: the whole tree was replaced). A slow receiver misses batches (`Lagged`).
     pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Vec<String>>> {
         self.changes.subscribe()
+    }
+
+    /// Whether this node is joining a cluster right now.
+    pub fn is_joining(&self) -> bool {
+        self.joining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Mark this node as joining a cluster until the guard is dropped.
@@ -363,53 +422,43 @@ impl ClusterHandle {
         Ok(CommandResult { index: 0, applied })
     }
 
-    /// Make `id` a voting member: the leader first brings it up to date as a learner.
-    pub async fn add_member(&self, id: NodeId, addr: NodeAddr) -> Result<(), ClusterError> {
+    /// Change the Raft membership on the leader (forwarded there from a follower).
+    pub async fn change_members(&self, change: MembershipChange) -> Result<(), ClusterError> {
         let work = async {
             match self.leader().await? {
-                (raft, None) => {
-                    // Nodes joining (or resyncing) at the same time: one membership change at a
-                    // time, the others wait their turn.
-                    loop {
-                        match raft.add_learner(id, addr.clone(), true).await {
-                            Ok(_) => break,
-                            Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
-                            Err(e) => return Err(ClusterError::Refused(format!("adding learner: {e}"))),
-                        }
-                    }
-                    loop {
-                        match raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await {
-                            Ok(_) => return Ok(()),
-                            Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
-                            Err(e) => return Err(ClusterError::Refused(format!("changing membership: {e}"))),
-                        }
-                    }
-                }
-                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.tls, &self.db, &leader, "add-member", &(id, addr), MEMBERSHIP_TIMEOUT)
+                (raft, None) => apply_membership(&raft, &change).await,
+                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.tls, &self.db, &leader, "membership", &change, MEMBERSHIP_TIMEOUT)
                     .await
-                    .map_err(|e| ClusterError::Refused(format!("asking the leader to add the node: {e}")))?
+                    .map_err(|e| ClusterError::Refused(format!("asking the leader to change the membership: {e}")))?
                     .map_err(ClusterError::Refused),
             }
         };
         tokio::time::timeout(MEMBERSHIP_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
     }
 
-    /// Remove a voting member (on the leader, forwarded there from a follower).
+    /// Make `id` a voting member: the leader first brings it up to date as a learner.
+    pub async fn add_member(&self, id: NodeId, addr: NodeAddr) -> Result<(), ClusterError> {
+        self.change_members(MembershipChange::AddVoter(id, addr)).await
+    }
+
+    /// Add `id` as a learner (no vote, quorum unchanged); returns once it has caught up.
+    pub async fn add_learner(&self, id: NodeId, addr: NodeAddr) -> Result<(), ClusterError> {
+        self.change_members(MembershipChange::AddLearner(id, addr)).await
+    }
+
+    /// Make the learner `id` a voter.
+    pub async fn promote(&self, id: NodeId) -> Result<(), ClusterError> {
+        self.change_members(MembershipChange::Promote(id)).await
+    }
+
+    /// Remove a voting member.
     pub async fn remove_member(&self, id: NodeId) -> Result<(), ClusterError> {
-        let work = async {
-            match self.leader().await? {
-                (raft, None) => raft
-                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| ClusterError::Refused(format!("changing membership: {e}"))),
-                (_, Some(leader)) => node_call::<_, Result<(), String>>(&self.tls, &self.db, &leader, "remove-member", &id, MEMBERSHIP_TIMEOUT)
-                    .await
-                    .map_err(|e| ClusterError::Refused(format!("asking the leader to remove the node: {e}")))?
-                    .map_err(ClusterError::Refused),
-            }
-        };
-        tokio::time::timeout(MEMBERSHIP_TIMEOUT, work).await.unwrap_or(Err(ClusterError::NoQuorum))
+        self.change_members(MembershipChange::RemoveVoter(id)).await
+    }
+
+    /// Take `id` out of the membership whatever it is (voter, learner, or already gone).
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), ClusterError> {
+        self.change_members(MembershipChange::RemoveNode(id)).await
     }
 
     /// The unsafe recovery behind `expected`: throw away this node's Raft log and membership
@@ -453,23 +502,41 @@ impl ClusterHandle {
 
     /// Restart this member's Raft if it stopped on a fatal error (openraft stops for good on a
     /// storage error, e.g. a full disk); the store on disk is consistent, so it picks up again.
-    pub async fn watchdog(self: Arc<Self>) {
-        let mut ticker = tokio::time::interval(Duration::from_secs(2));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    /// A store that keeps failing is restarted less and less often (2 s doubling to a minute;
+    /// back to 2 s once it has run for a minute), and each restart is reported on `report`
+    /// (the daemon writes it to the cluster log).
+    pub async fn watchdog(self: Arc<Self>, report: tokio::sync::mpsc::UnboundedSender<String>) {
+        const FIRST: Duration = Duration::from_secs(2);
+        const LONGEST: Duration = Duration::from_secs(60);
+        let mut wait = FIRST;
+        let mut restarted_at: Option<std::time::Instant> = None;
         loop {
-            ticker.tick().await;
+            tokio::time::sleep(FIRST).await;
             let Some((id, raft)) = self.raft().await else { continue };
             let fatal = raft.metrics().borrow().running_state.clone().err();
-            let Some(fatal) = fatal else { continue };
-            tracing::error!(%fatal, "configuration store stopped; restarting it");
+            let Some(fatal) = fatal else {
+                if restarted_at.is_some_and(|at| at.elapsed() >= LONGEST) {
+                    wait = FIRST;
+                    restarted_at = None;
+                }
+                continue;
+            };
+            if restarted_at.is_some_and(|at| at.elapsed() < LONGEST) {
+                wait = (wait * 2).min(LONGEST);
+            }
+            tracing::error!(%fatal, "configuration store stopped; restarting it in {} s", wait.as_secs());
+            let _ = report.send(format!("configuration store stopped on an error ({fatal}); restarting it in {} s", wait.as_secs()));
             let _ = raft.shutdown().await;
+            tokio::time::sleep(wait).await;
             let mut slot = self.raft.write().await;
             // Unless something else replaced it meanwhile (resync, expected).
             if slot.as_ref().is_some_and(|(_, current)| current.metrics().borrow().running_state.is_err()) {
                 *slot = None;
                 drop(slot);
+                restarted_at = Some(std::time::Instant::now());
                 if let Err(err) = self.start(id).await {
                     tracing::error!("restarting the configuration store failed: {err:#}");
+                    let _ = report.send(format!("restarting the configuration store failed: {err:#}"));
                 }
             }
         }
@@ -477,20 +544,33 @@ impl ClusterHandle {
 
     /// Stop Raft and forget its log and membership, keeping the configuration tree readable
     /// until a snapshot from the cluster replaces it (resync).
+    /// One transaction: a crash leaves either the old Raft state or none, never a log without
+    /// its vote or a vote without its log.
     pub async fn reset_raft(&self) -> Result<(), ClusterError> {
         self.shutdown().await;
-        for table in ["raft_log", "raft_meta", "raft_snapshot"] {
-            sqlx::query(&format!("DELETE FROM {table}")).execute(&self.db).await?;
-        }
-        Ok(())
+        self.forget(&["raft_log", "raft_meta", "raft_snapshot"], false).await
     }
 
-    /// Undo a join that did not finish: stop Raft and forget the store's contents.
+    /// Undo a join that did not finish: stop Raft and forget the store's contents (one
+    /// transaction).
     pub async fn abandon(&self) {
-        let _ = self.reset_raft().await;
-        let _ = sqlx::query("DELETE FROM config_kv").execute(&self.db).await;
-        let _ = sqlx::query("DELETE FROM local_state WHERE name = 'raft_node_id'").execute(&self.db).await;
+        self.shutdown().await;
+        if let Err(err) = self.forget(&["raft_log", "raft_meta", "raft_snapshot", "config_kv"], true).await {
+            tracing::warn!(%err, "forgetting the unfinished join's store failed");
+        }
         self.tls.remove();
+    }
+
+    async fn forget(&self, tables: &[&str], node_id_too: bool) -> Result<(), ClusterError> {
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
+        for table in tables {
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        }
+        if node_id_too {
+            sqlx::query("DELETE FROM local_state WHERE name = 'raft_node_id'").execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn shutdown(&self) {

@@ -101,18 +101,7 @@ async fn published(db: &SqlitePool) -> sqlx::Result<BTreeMap<String, PublishedKe
 /// line as it is.
 pub fn write_managed_block(path: &Path, lines: &[String]) -> std::io::Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let mut out = String::new();
-    let mut inside = false;
-    for line in old.lines() {
-        if line == BEGIN {
-            inside = true;
-        } else if line == END {
-            inside = false;
-        } else if !inside {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
+    let mut out = without_managed_block(&old);
     out.push_str(BEGIN);
     out.push('\n');
     for line in lines {
@@ -124,6 +113,30 @@ pub fn write_managed_block(path: &Path, lines: &[String]) -> std::io::Result<()>
     write_private(path, &out)
 }
 
+/// Every line of `text` outside corral's block. A block is a start marker up to its end
+/// marker; a start marker without an end marker after it (a hand edit, a torn file) is dropped
+/// alone, so the lines after it — the admin's own keys — are kept.
+fn without_managed_block(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i] == BEGIN {
+            match lines[i + 1..].iter().position(|l| *l == END) {
+                Some(end) => i += end + 2,
+                None => i += 1,
+            }
+            continue;
+        }
+        if lines[i] != END {
+            out.push_str(lines[i]);
+            out.push('\n');
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Write `text` (mode 0600, atomically) unless the file already says exactly that: this runs
 /// every couple of seconds.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -133,10 +146,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("corral-tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    std::fs::rename(&tmp, path)
+    crate::atomic_write::write(path, text.as_bytes(), 0o600)
 }
 
 /// known_hosts lines: every node's link addresses and name, with its published host key.
@@ -295,11 +305,16 @@ async fn sync(state: &AppState, check: bool) -> anyhow::Result<()> {
         state.cluster.write(Command::new(vec![Op::Put { key: store_key(me), value }])).await?;
     }
     let members: Vec<String> = config.nodes.iter().filter_map(|n| keys.get(&n.name).map(|k| k.root.clone())).collect();
-    write_managed_block(&state.ssh.dir.join("authorized_keys"), &members)?;
     let hosts = known_hosts(&config, &keys);
-    write_private(&state.ssh.known_hosts(), &hosts)?;
-    // The same host keys for the admin's own `ssh root@<node>` (as PVE's pvecm updatecerts does).
-    write_managed_block(&state.ssh.dir.join("known_hosts"), &hosts.lines().map(str::to_string).collect::<Vec<_>>())?;
+    let paths = state.ssh.clone();
+    // File I/O and fsync off the async runtime.
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        write_managed_block(&paths.dir.join("authorized_keys"), &members)?;
+        write_private(&paths.known_hosts(), &hosts)?;
+        // The same host keys for the admin's own `ssh root@<node>` (as PVE's pvecm updatecerts does).
+        write_managed_block(&paths.dir.join("known_hosts"), &hosts.lines().map(str::to_string).collect::<Vec<_>>())
+    })
+    .await??;
     if check {
         let peers: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).filter(|n| n != me).collect();
         for peer in peers {
@@ -325,5 +340,19 @@ mod tests {
         assert_eq!(text, format!("ssh-ed25519 AAAAown admin@laptop\n{BEGIN}\nssh-ed25519 AAAA1 root@n1\nssh-ed25519 AAAA2 root@n2\n{END}\n"));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_start_marker_without_its_end_never_drops_the_admins_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authorized_keys");
+        std::fs::write(&path, format!("ssh-ed25519 AAAAfirst a@x\n{BEGIN}\nssh-ed25519 AAAAold root@n9\nssh-ed25519 AAAAown admin@laptop\n")).unwrap();
+        write_managed_block(&path, &["ssh-ed25519 AAAA1 root@n1".into()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("AAAAfirst a@x\n") && text.contains("AAAAown admin@laptop\n"), "{text}");
+        assert_eq!(text.matches(BEGIN).count(), 1);
+        assert!(text.ends_with(&format!("{BEGIN}\nssh-ed25519 AAAA1 root@n1\n{END}\n")), "{text}");
+        // A stray end marker is dropped too; a complete old block is replaced.
+        assert_eq!(without_managed_block(&format!("a\n{END}\nb\n{BEGIN}\nold\n{END}\nc\n")), "a\nb\nc\n");
     }
 }

@@ -40,6 +40,10 @@ pub struct Options {
     pub root_password: Option<&'static str>,
     pub listen: &'static str,
     pub node_name: &'static str,
+    /// A failure to inject (`CORRAL_FAIL_AT`), for tests of what a failed step leaves behind.
+    pub fail_at: Option<&'static str>,
+    /// `--key-rotation-secs` (default: PVE's day).
+    pub key_rotation_secs: Option<u64>,
 }
 
 impl Options {
@@ -50,7 +54,7 @@ impl Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { root_password: Some(ROOT_PASSWORD), listen: "127.0.0.1:0", node_name: "testnode" }
+        Self { root_password: Some(ROOT_PASSWORD), listen: "127.0.0.1:0", node_name: "testnode", fail_at: None, key_rotation_secs: None }
     }
 }
 
@@ -88,6 +92,13 @@ impl Node {
         if let Some(pw) = opts.root_password {
             cmd.env("CORRAL_ROOT_PASSWORD", pw);
         }
+        if let Some(secs) = opts.key_rotation_secs {
+            cmd.args(["--key-rotation-secs", &secs.to_string()]);
+        }
+        match opts.fail_at {
+            Some(point) => cmd.env("CORRAL_FAIL_AT", point),
+            None => cmd.env_remove("CORRAL_FAIL_AT"),
+        };
         let mut child = cmd.spawn().expect("spawn corral");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();

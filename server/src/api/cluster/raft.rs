@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, OriginalUri, Request, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use corral_consensus::{Command, CommandResult, NodeAddr, TypeConfig};
+use corral_consensus::{Command, CommandResult, TypeConfig};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::api::error::ApiError;
 use crate::cluster::epoch::EPOCH_HEADER;
 use crate::cluster::node_tls::NodePeer;
+use crate::cluster::raft_node::MembershipChange;
 use crate::cluster::ClusterConfig;
 use crate::state::AppState;
 
@@ -24,12 +25,18 @@ const MAX_NODE_CALL_BYTES: usize = 64 * 1024 * 1024;
 /// A verified node-to-node call and its JSON body, with the caller's certificate.
 pub struct NodeCall<T>(pub T, pub NodePeer);
 
-/// Whether `peer` may make this call: its certificate must be a member's. A node that has no
-/// configuration yet (a joiner being filled) takes any certificate of the cluster CA, and the
-/// `join` call itself comes from a joiner, whose certificate the peer issued at admission.
+/// Whether `peer` may make this call (decided before its body is read): its certificate must
+/// be a member's. The `join` call comes from a joiner, whose certificate this node issued with
+/// an admission grant in phase 1: it is taken while that grant is live (the grant itself is
+/// checked with the body). A node that has no configuration yet (a joiner being filled) takes
+/// any certificate of the cluster CA.
 async fn check_caller(state: &AppState, peer: &NodePeer, path: &str) -> Result<(), ApiError> {
     if path.ends_with("/raft/join") {
-        return Ok(());
+        return if state.join_grants.expects(&peer.fingerprint) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("no admission grant for this node certificate"))
+        };
     }
     let Some(config) = ClusterConfig::load(&state.db).await? else { return Ok(()) };
     if config.nodes.iter().any(|n| n.node_cert == peer.fingerprint) {
@@ -92,19 +99,44 @@ async fn read_index(State(state): State<AppState>, NodeCall((), _): NodeCall<()>
     answer(result)
 }
 
-async fn add_member(State(state): State<AppState>, NodeCall((id, addr), _): NodeCall<(u64, NodeAddr)>) -> Json<Value> {
-    let result: Result<(), String> = state.cluster.add_member(id, addr).await.map_err(|e| e.to_string());
+async fn membership(State(state): State<AppState>, NodeCall(change, _): NodeCall<MembershipChange>) -> Json<Value> {
+    let result: Result<(), String> = state.cluster.change_members(change).await.map_err(|e| e.to_string());
     answer(result)
 }
 
-async fn join(State(state): State<AppState>, NodeCall((who, nodeid), peer): NodeCall<(crate::cluster::join::Candidate, u64)>) -> Json<Value> {
-    let result: Result<(), String> = crate::cluster::join::enroll(&state, who, nodeid, peer.fingerprint).await.map_err(|e| e.to_string());
+async fn join(State(state): State<AppState>, NodeCall((who, nodeid, grant), peer): NodeCall<(crate::cluster::join::Candidate, u64, String)>) -> Json<Value> {
+    let result = async {
+        state.join_grants.redeem(&peer.fingerprint, &grant, &who.name, nodeid)?;
+        crate::cluster::join::enroll(&state, who, nodeid, peer.fingerprint).await
+    };
+    let result: Result<(), String> = result.await.map_err(|e| e.to_string());
     answer(result)
 }
 
-async fn remove_member(State(state): State<AppState>, NodeCall(id, _): NodeCall<u64>) -> Json<Value> {
-    let result: Result<(), String> = state.cluster.remove_member(id).await.map_err(|e| e.to_string());
-    answer(result)
+/// The joiner `name` (the caller itself: its certificate is the one recorded for it).
+async fn joiner_is_caller(state: &AppState, name: &str, nodeid: u64, peer: &NodePeer) -> Result<(), String> {
+    let config = ClusterConfig::load(&state.db).await.map_err(|e| e.to_string())?.ok_or("this node is not in a cluster")?;
+    match config.node(name) {
+        Some(n) if n.nodeid == nodeid && n.node_cert == peer.fingerprint => Ok(()),
+        _ => Err(format!("node '{name}' (id {nodeid}) is not this caller")),
+    }
+}
+
+async fn join_finish(State(state): State<AppState>, NodeCall((name, nodeid), peer): NodeCall<(String, u64)>) -> Json<Value> {
+    let result = async {
+        joiner_is_caller(&state, &name, nodeid, &peer).await?;
+        crate::cluster::join::finish(&state, &name, nodeid).await.map_err(|e| e.to_string())
+    };
+    answer(result.await)
+}
+
+async fn join_abort(State(state): State<AppState>, NodeCall((name, nodeid), peer): NodeCall<(String, u64)>) -> Json<Value> {
+    let result = async {
+        joiner_is_caller(&state, &name, nodeid, &peer).await?;
+        crate::cluster::join::undo(&state, &name, nodeid).await;
+        Ok::<(), String>(())
+    };
+    answer(result.await)
 }
 
 pub fn router() -> Router<AppState> {
@@ -114,7 +146,8 @@ pub fn router() -> Router<AppState> {
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/write", post(write))
         .route("/raft/read-index", post(read_index))
-        .route("/raft/add-member", post(add_member))
-        .route("/raft/remove-member", post(remove_member))
+        .route("/raft/membership", post(membership))
         .route("/raft/join", post(join))
+        .route("/raft/join-finish", post(join_finish))
+        .route("/raft/join-abort", post(join_abort))
 }

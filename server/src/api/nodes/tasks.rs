@@ -12,7 +12,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::{optional, Kind, Prop, RawParams};
 use crate::auth::{Authenticated, Privilege};
 use crate::state::AppState;
-use crate::tasks::log_path;
+use crate::tasks::TaskFilter;
 
 fn parse_upid(text: &str) -> ApiResult<Upid> {
     Upid::parse(text).map_err(|e| ApiError::param("upid", e.to_string()))
@@ -56,25 +56,18 @@ struct ListQuery {
 }
 
 impl ListQuery {
-    fn keeps(&self, t: &TaskSummary) -> bool {
-        let running = t.status.is_none();
-        let ok = t.status.as_deref() == Some("OK");
-        self.userfilter.as_ref().is_none_or(|u| t.user.contains(u.as_str()))
-            && self.typefilter.as_ref().is_none_or(|k| &t.kind == k)
-            // Guest tasks carry the VMID as their id (PVE's `vmid` filter).
-            && self.vmid.is_none_or(|v| t.id == v.to_string())
-            && !(self.errors == Some(true) && (ok || running))
-            && match self.source.as_deref() {
-                Some("active") => running,
-                Some("all") => true,
-                _ => !running,
-            }
-            && self.since.is_none_or(|s| t.starttime >= s)
-            && self.until.is_none_or(|u| t.starttime <= u)
-            && self.statusfilter.as_ref().is_none_or(|f| {
-                let class = if running { "running" } else if ok { "ok" } else { "error" };
-                f.split(',').any(|s| s.trim() == class)
-            })
+    fn filter(self, only_user: Option<String>) -> TaskFilter {
+        TaskFilter {
+            only_user,
+            userfilter: self.userfilter,
+            typefilter: self.typefilter,
+            vmid: self.vmid,
+            errors: self.errors == Some(true),
+            source: self.source,
+            since: self.since,
+            until: self.until,
+            statusfilter: self.statusfilter,
+        }
     }
 }
 
@@ -82,17 +75,9 @@ pub async fn list_tasks(auth: Authenticated, State(state): State<AppState>, Path
     let query: ListQuery = params.check(LIST_SCHEMA)?;
     super::local_node(&state, &node)?;
     let all_users = auth.require(Privilege::SysAudit, &format!("/nodes/{}", state.node)).is_ok();
-    let tasks: Vec<TaskSummary> = state
-        .tasks
-        .recent(100_000)
-        .await?
-        .into_iter()
-        .filter(|t| all_users || t.user == auth.userid.as_str())
-        .filter(|t| query.keeps(t))
-        .collect();
-    let total = tasks.len();
-    let start = query.start.unwrap_or(0) as usize;
-    let page: Vec<TaskSummary> = tasks.into_iter().skip(start).take(query.limit.unwrap_or(50) as usize).collect();
+    let (start, limit) = (query.start.unwrap_or(0), query.limit.unwrap_or(50));
+    let filter = query.filter((!all_users).then(|| auth.userid.to_string()));
+    let (page, total) = state.tasks.page(&filter, start, limit).await?;
     Ok(Json(json!({ "data": page, "total": total })))
 }
 
@@ -115,9 +100,12 @@ pub async fn task_status(auth: Authenticated, State(state): State<AppState>, Pat
     Ok(crate::api::data(status))
 }
 
+/// Lines one log page may hold (the page is built in memory).
+const MAX_LOG_PAGE: i64 = 100_000;
+
 const LOG_SCHEMA: &[Prop] = &[
     optional("start", Kind::Int { min: 0, max: i64::MAX }),
-    optional("limit", Kind::Int { min: 0, max: i64::MAX }),
+    optional("limit", Kind::Int { min: 0, max: MAX_LOG_PAGE }),
     optional("download", Kind::Bool),
 ];
 
@@ -132,12 +120,10 @@ struct LogQuery {
 pub async fn task_log(auth: Authenticated, State(state): State<AppState>, Path((node, upid)): Path<(String, String)>, params: RawParams) -> ApiResult<Json<Value>> {
     let query: LogQuery = params.check(LOG_SCHEMA)?;
     let (upid, _) = visible_task(&auth, &state, &node, &upid).await?;
-    let text = tokio::fs::read_to_string(log_path(state.tasks.dir(), &upid)).await.unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let start = query.start.unwrap_or(0) as usize;
-    let limit = query.limit.unwrap_or(50) as usize;
-    let page: Vec<Value> = lines.iter().enumerate().skip(start).take(limit).map(|(i, t)| json!({ "n": i + 1, "t": t })).collect();
-    Ok(Json(json!({ "data": page, "total": lines.len() })))
+    let (start, limit) = (query.start.unwrap_or(0) as u64, query.limit.unwrap_or(50) as u64);
+    let (lines, total) = state.tasks.log_page(&upid, start, limit).await.map_err(|e| ApiError::internal("reading the task log", e))?;
+    let page: Vec<Value> = lines.into_iter().map(|(n, t)| json!({ "n": n, "t": t })).collect();
+    Ok(Json(json!({ "data": page, "total": total })))
 }
 
 pub async fn stop_task(auth: Authenticated, State(state): State<AppState>, Path((node, upid)): Path<(String, String)>) -> ApiResult<Json<Value>> {
