@@ -66,4 +66,9 @@ if [ $with_tests = 1 ]; then
   # the tiny Linux guest the guest tests boot (Debian's cloud kernel + a busybox initramfs)
   lab/mkguest.sh "$CORRAL_CACHE/guest" >/dev/null
 fi
+# cargo fuzz (crates.io) for the fuzz smoke run, where a nightly toolchain is there to use it.
+if [ $with_tests = 1 ] && rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! command -v cargo-fuzz >/dev/null; then
+  say "installing cargo-fuzz (takes a few minutes once)"
+  cargo install --quiet --locked --root "$CORRAL_TOOLS" cargo-fuzz
+fi
 say "ok"

@@ -16,3 +16,6 @@ echo "== proxmoxer conformance"
 
 echo "== browser tests (Playwright + /usr/bin/chromium)"
 (cd end2end && npx playwright test)
+
+echo "== fuzz smoke (cargo fuzz: each target for ${CORRAL_FUZZ_SECS:=20} s)"
+scripts/fuzz.sh "$CORRAL_FUZZ_SECS"

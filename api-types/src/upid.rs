@@ -40,11 +40,19 @@ impl Upid {
         if !is_word(kind) || kind.is_empty() || !is_word(id) {
             return Err(bad());
         }
+        // Hex digits only: `from_str_radix` would also take a sign, and a negative start time
+        // prints back as a different UPID (found by the fuzz target `upid`).
+        let hex = |field: &str| -> Result<u64, IdError> {
+            if field.is_empty() || !field.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad());
+            }
+            u64::from_str_radix(field, 16).map_err(|_| bad())
+        };
         Ok(Self {
             node: NodeName::parse(node).map_err(|_| bad())?,
-            pid: u32::from_str_radix(pid, 16).map_err(|_| bad())?,
-            pstart: u64::from_str_radix(pstart, 16).map_err(|_| bad())?,
-            starttime: i64::from_str_radix(starttime, 16).map_err(|_| bad())?,
+            pid: u32::try_from(hex(pid)?).map_err(|_| bad())?,
+            pstart: hex(pstart)?,
+            starttime: i64::try_from(hex(starttime)?).map_err(|_| bad())?,
             kind: kind.to_string(),
             id: id.to_string(),
             user: Userid::parse(user).map_err(|_| bad())?,
@@ -60,6 +68,13 @@ impl Upid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signs_are_not_hex_digits() {
+        assert!(Upid::parse("UPID:n1:0000000D:0000000D:-D:qmstart:100:root@pam:").is_err());
+        assert!(Upid::parse("UPID:n1:+D:0000000D:0000000D:qmstart:100:root@pam:").is_err());
+        assert!(Upid::parse("UPID:n1:0000000D:0000000D:FFFFFFFFFFFFFFF3:qmstart:100:root@pam:").is_err(), "beyond i64");
+    }
 
     #[test]
     fn formats_like_pve_and_round_trips() {

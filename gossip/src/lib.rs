@@ -10,4 +10,5 @@ mod frame;
 pub mod identity;
 pub mod seal;
 
+pub use frame::Frame;
 pub use agent::{CounterSnapshot, Gossip, GossipConfig, NodeStatus, PeerView, StorageUsage, UNDECIDED_FOR};
