@@ -55,25 +55,35 @@ pub fn storage_lines(rows: &[StorageRrdRow]) -> Vec<Line> {
     vec![Line { class: "cpu", label: "Usage", points: rows.iter().map(|r| (r.time, fraction(r.used, r.total))).collect() }]
 }
 
-/// SVG path data for `points` between `start` and `end`: a new segment after every unknown.
+/// SVG path data for `points` between `start` and `end`: a new segment after every unknown; a
+/// lone known point is drawn as a short level stroke ending at it (a node that has just started
+/// has one row, and a path of one point would draw nothing).
 pub fn path(points: &[(i64, Option<f64>)], start: i64, end: i64) -> String {
     let span = (end - start).max(1) as f64;
-    let mut out = String::new();
-    let mut pen_down = false;
+    let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     for (time, value) in points {
-        let Some(v) = value else {
-            pen_down = false;
-            continue;
-        };
-        let x = (time - start) as f64 / span * WIDTH;
-        let y = HEIGHT - v.clamp(0.0, 1.0) * HEIGHT;
-        if !out.is_empty() {
-            out.push(' ');
+        match value {
+            Some(v) => {
+                let x = (time - start) as f64 / span * WIDTH;
+                let y = HEIGHT - v.clamp(0.0, 1.0) * HEIGHT;
+                segments.last_mut().expect("never empty").push((x, y));
+            }
+            None if segments.last().is_some_and(|s| !s.is_empty()) => segments.push(Vec::new()),
+            None => {}
         }
-        out.push_str(&format!("{}{x:.1},{y:.1}", if pen_down { 'L' } else { 'M' }));
-        pen_down = true;
     }
-    out
+    segments
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut d = s.iter().enumerate().map(|(i, (x, y))| format!("{}{x:.1},{y:.1}", if i == 0 { 'M' } else { 'L' })).collect::<Vec<_>>().join(" ");
+            if s.len() == 1 {
+                d.push_str(" h-6");
+            }
+            d
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// "-70 min", "-35 h", "-9 d", "-1.3 y": how far back the left edge is.
@@ -193,7 +203,7 @@ mod tests {
     #[test]
     fn newest_row_is_at_the_right_edge_and_unknowns_break_the_line() {
         let points = [(0, Some(0.0)), (60, None), (120, Some(0.5)), (180, Some(1.0))];
-        assert_eq!(path(&points, 0, 180), "M0.0,160.0 M400.0,80.0 L600.0,0.0");
+        assert_eq!(path(&points, 0, 180), "M0.0,160.0 h-6 M400.0,80.0 L600.0,0.0");
         assert_eq!(path(&[(0, None)], 0, 0), "");
         assert_eq!(path(&[], 0, 0), "");
     }
