@@ -3,10 +3,16 @@
 //! Forcing expected votes is an unsafe recovery: the node starts a new Raft group whose only
 //! voter is itself, keeping the configuration it has, and bumps the cluster epoch. Nodes of the
 //! old epoch must then never decide anything with it: node-to-node Raft calls carry the
-//! sender's epoch and are refused across epochs, and a node that sees (through gossip) a peer
-//! with a newer epoch throws away its store and has itself added back by that peer, receiving
-//! the current configuration. Expected votes are the votes of the Raft voters, so they climb
-//! back to the full count as the old nodes return.
+//! sender's epoch and are refused across epochs, and a node that learns of a peer with a newer
+//! epoch throws away its store and has itself added back by that peer, receiving the current
+//! configuration. Expected votes are the votes of the Raft voters, so they climb back to the
+//! full count as the old nodes return.
+//!
+//! Gossip only hints at a newer epoch: anyone holding the authkey (a former member, a backup)
+//! can seal a status that claims one. Before a node gives up its store it asks the peer itself
+//! over the node channel — at the address its own configuration has for that member, under
+//! mutual TLS with the member's cluster certificate — and resyncs only if the member says so.
+//! A refused or failed resync is tried again later and later (1 s doubling to a minute).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -78,11 +84,28 @@ pub async fn force_expected(state: &AppState, expected: u32, user: &str) -> Resu
     Ok(text)
 }
 
-/// Replace this node's store with the cluster's as `peer` (of a newer epoch) has it.
+/// The epoch `peer` holds, asked over the node channel (not what gossip says it holds).
+async fn proven_epoch(state: &AppState, peer: &NodeAddr) -> anyhow::Result<u64> {
+    state.cluster.call::<_, u64>(peer, "epoch", &(), Duration::from_secs(5)).await
+}
+
+/// This node's replicated epoch, for a member asking over the node channel.
+pub async fn replicated(db: &SqlitePool) -> u64 {
+    replicated_epoch(corral_consensus::read(db, KEY_EPOCH).await.ok().flatten())
+}
+
+/// Replace this node's store with the cluster's as `peer` (of a newer epoch) has it — once
+/// `peer` itself has confirmed that epoch over the node channel.
 pub async fn resync(state: &AppState, peer: &NodeAddr, epoch: u64) -> anyhow::Result<()> {
     let _one_at_a_time = STORE_CHANGE.lock().await;
     if replicated_epoch(corral_consensus::read(&state.db, KEY_EPOCH).await?) >= epoch {
         return Ok(()); // done meanwhile
+    }
+    let proven = proven_epoch(state, peer).await.map_err(|e| anyhow::anyhow!("asking {} for its cluster epoch: {e:#}", peer.name))?;
+    if proven < epoch {
+        let text = format!("ignored cluster epoch {epoch} claimed for {} in gossip: {} holds epoch {proven}", peer.name, peer.name);
+        cluster_log::append(state, cluster_log::PRI_WARNING, "corral", "root@pam", &text).await;
+        anyhow::bail!(text);
     }
     let config = ClusterConfig::load(&state.db).await?.ok_or_else(|| anyhow::anyhow!("not in a cluster"))?;
     let me = config.node(state.node.as_str()).cloned().ok_or_else(|| anyhow::anyhow!("not in the cluster configuration"))?;
@@ -152,15 +175,28 @@ async fn newer_peer(state: &AppState) -> Option<(u64, NodeAddr)> {
     Some((epoch, NodeAddr { name: node.name.clone(), api: node.api.clone(), fingerprint: node.fingerprint.clone() }))
 }
 
-/// Watch gossip for peers of a newer epoch and resync from one; retried while it fails.
+/// Watch gossip for peers of a newer epoch and resync from one; a peer whose resync failed or
+/// was refused is tried again after 1 s, 2 s, 4 s … up to a minute.
 pub async fn watch(state: AppState) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backoff: BTreeMap<String, (tokio::time::Instant, Duration)> = BTreeMap::new();
     loop {
         ticker.tick().await;
         let Some((epoch, peer)) = newer_peer(&state).await else { continue };
-        if let Err(err) = resync(&state, &peer, epoch).await {
-            tracing::warn!("resync from {} failed: {err:#}", peer.name);
+        let now = tokio::time::Instant::now();
+        if backoff.get(&peer.name).is_some_and(|(until, _)| now < *until) {
+            continue;
+        }
+        match resync(&state, &peer, epoch).await {
+            Ok(()) => {
+                backoff.remove(&peer.name);
+            }
+            Err(err) => {
+                let wait = backoff.get(&peer.name).map_or(Duration::from_secs(1), |(_, w)| (*w * 2).min(Duration::from_secs(60)));
+                tracing::warn!("resync from {} failed: {err:#}; next attempt in {} s", peer.name, wait.as_secs());
+                backoff.insert(peer.name.clone(), (now + wait, wait));
+            }
         }
     }
 }

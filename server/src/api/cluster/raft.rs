@@ -99,6 +99,11 @@ async fn read_index(State(state): State<AppState>, NodeCall((), _): NodeCall<()>
     answer(result)
 }
 
+/// This node's cluster epoch, for a member deciding whether to resync (gossip only hints).
+async fn epoch(State(state): State<AppState>, NodeCall((), _): NodeCall<()>) -> Json<Value> {
+    answer(crate::cluster::epoch::replicated(&state.db).await)
+}
+
 async fn membership(State(state): State<AppState>, NodeCall(change, _): NodeCall<MembershipChange>) -> Json<Value> {
     let result: Result<(), String> = state.cluster.change_members(change).await.map_err(|e| e.to_string());
     answer(result)
@@ -147,6 +152,7 @@ pub fn router() -> Router<AppState> {
         .route("/raft/write", post(write))
         .route("/raft/read-index", post(read_index))
         .route("/raft/membership", post(membership))
+        .route("/raft/epoch", post(epoch))
         .route("/raft/join", post(join))
         .route("/raft/join-finish", post(join_finish))
         .route("/raft/join-abort", post(join_abort))
