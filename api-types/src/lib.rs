@@ -15,6 +15,7 @@ pub mod upid;
 pub mod storage;
 pub mod ha;
 pub mod rrd;
+pub mod ticket;
 
 pub use ids::{IdError, NodeName, StorageId, TokenName, Userid};
 pub use upid::Upid;

@@ -15,19 +15,11 @@ pub fn issue(keys: &AuthKeys, userid: &Userid, now: i64) -> String {
 
 /// The user a ticket names, if it is genuine and within its lifetime.
 pub fn verify_ticket(keys: &AuthKeys, ticket: &str, now: i64) -> Option<Userid> {
-    let (data, sig) = ticket.split_once("::")?;
-    let mut parts = data.split(':');
-    let (Some("PVE"), Some(user), Some(time), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return None;
-    };
-    if time.len() != 8 || !keys.ticket_keys().any(|key| verify(key, data, sig)) {
+    let parts = corral_api_types::ticket::parse(ticket)?;
+    if !keys.ticket_keys().any(|key| verify(key, parts.data, parts.signature)) || !time_is_valid(parts.time, now) {
         return None;
     }
-    let issued = i64::from_str_radix(time, 16).ok()?;
-    if !time_is_valid(issued, now) {
-        return None;
-    }
-    Userid::parse(user).ok()
+    Some(parts.user)
 }
 
 #[cfg(test)]
