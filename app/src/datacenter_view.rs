@@ -30,17 +30,33 @@ pub struct Health {
     pub unknown: usize,
 }
 
-/// Counts from `/cluster/status`; a node not online there that `/cluster/resources` calls
-/// `unknown` is counted as unknown, not offline.
+/// A node's `/cluster/resources` row.
+fn node_row<'a>(resources: &'a [ClusterResource], name: &str) -> Option<&'a ClusterResource> {
+    resources.iter().find(|r| r.kind == "node" && r.node.as_deref() == Some(name))
+}
+
+/// `online`, `offline`, or `unknown` when `/cluster/status` says not online and
+/// `/cluster/resources` says gossip cannot tell yet.
+fn node_state(online: bool, resources: &[ClusterResource], name: &str) -> &'static str {
+    match (online, node_row(resources, name).map(|r| r.status.as_str())) {
+        (true, _) => "online",
+        (false, Some("unknown")) => "unknown",
+        _ => "offline",
+    }
+}
+
+/// Counts from `/cluster/status`; a node gossip cannot tell about yet counts as unknown, not
+/// offline.
 pub fn health(entries: &[ClusterStatusEntry], resources: &[ClusterResource]) -> Health {
     let mut h = Health { cluster: None, online: 0, offline: 0, unknown: 0 };
-    let unknown = |name: &str| resources.iter().any(|r| r.kind == "node" && r.node.as_deref() == Some(name) && r.status == "unknown");
     for e in entries {
         match e {
             ClusterStatusEntry::Cluster { name, quorate, .. } => h.cluster = Some((name.clone(), *quorate)),
-            ClusterStatusEntry::Node { online: true, .. } => h.online += 1,
-            ClusterStatusEntry::Node { name, .. } if unknown(name) => h.unknown += 1,
-            ClusterStatusEntry::Node { .. } => h.offline += 1,
+            ClusterStatusEntry::Node { name, online, .. } => match node_state(*online, resources, name) {
+                "online" => h.online += 1,
+                "unknown" => h.unknown += 1,
+                _ => h.offline += 1,
+            },
         }
     }
     h
@@ -110,12 +126,11 @@ pub fn summarize(status: &[ClusterStatusEntry], resources: &[ClusterResource], h
     out.ha = by_state.into_iter().collect();
     for e in status {
         if let ClusterStatusEntry::Node { name, nodeid, online, ip, .. } = e {
-            let res = resources.iter().find(|r| r.kind == "node" && r.node.as_deref() == Some(name.as_str()) && r.status == "online");
-            let unknown = resources.iter().any(|r| r.kind == "node" && r.node.as_deref() == Some(name.as_str()) && r.status == "unknown");
+            let res = node_row(resources, name).filter(|r| r.status == "online");
             out.nodes.push(DcNode {
                 name: name.clone(),
                 nodeid: *nodeid,
-                state: if *online { "online" } else if unknown { "unknown" } else { "offline" }.into(),
+                state: node_state(*online, resources, name).into(),
                 ip: ip.clone().unwrap_or_default(),
                 cpu: res.and_then(|r| r.cpu),
                 mem: res.and_then(|r| Some((r.mem?, r.maxmem?))),

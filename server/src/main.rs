@@ -8,6 +8,7 @@ pub const DEFAULT_LOG_FILTER: &str = "info,openraft=error,openraft::replication=
 mod api;
 mod atomic_write;
 mod auth;
+mod changed_error;
 mod cli;
 mod cluster;
 mod cluster_log;

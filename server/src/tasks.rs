@@ -217,9 +217,9 @@ impl TaskRunner {
         Ok(row.map(TaskRow::into_summary))
     }
 
+    /// The newest tasks, running and finished, without counting them all.
     pub async fn recent(&self, limit: i64) -> sqlx::Result<Vec<TaskSummary>> {
-        let (page, _) = self.page(&TaskFilter::default(), 0, limit).await?;
-        Ok(page)
+        self.select(&TaskFilter { source: Some("all".into()), ..TaskFilter::default() }, 0, limit).await
     }
 
     /// One page of the tasks `filter` keeps, newest first, and how many it keeps in all; the
@@ -228,11 +228,15 @@ impl TaskRunner {
         let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM tasks WHERE 1 = 1");
         filter.push_where(&mut count);
         let total: i64 = count.build_query_scalar().fetch_one(&self.db).await?;
+        Ok((self.select(filter, start, limit).await?, total))
+    }
+
+    async fn select(&self, filter: &TaskFilter, start: i64, limit: i64) -> sqlx::Result<Vec<TaskSummary>> {
         let mut select = sqlx::QueryBuilder::new("SELECT upid, node, pid, pstart, starttime, type, id, user, endtime, status FROM tasks WHERE 1 = 1");
         filter.push_where(&mut select);
         select.push(" ORDER BY starttime DESC, pid DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(start);
         let rows: Vec<TaskRow> = select.build_query_as().fetch_all(&self.db).await?;
-        Ok((rows.into_iter().map(TaskRow::into_summary).collect(), total))
+        Ok(rows.into_iter().map(TaskRow::into_summary).collect())
     }
 
     /// Lines `start..start + limit` of a task's log (numbered from 1) and its line count, read
@@ -419,6 +423,7 @@ mod tests {
         assert_eq!(page(TaskFilter { userfilter: Some("root".into()), typefilter: Some("qmstart".into()), ..Default::default() }).await.1, 2);
         let f = TaskFilter { source: Some("all".into()), statusfilter: Some("running,error".into()), ..Default::default() };
         assert_eq!(ids(page(f).await.0), ["102", "100"]);
+        assert_eq!(runner.recent(50).await.unwrap().first().map(|t| t.id.as_str()), Some("102"), "recent lists running tasks too");
         let (second, total) = runner.page(&TaskFilter::default(), 1, 1).await.unwrap();
         assert_eq!((ids(second), total), (vec!["100".to_string()], 3));
         gate.notify_one();

@@ -7,34 +7,25 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::cluster::{create, join, wait_status};
-use common::{Node, Options, ROOT_PASSWORD};
+use common::cluster::{cluster_of, wait_status};
+use common::Node;
 use corral_gossip::seal::{SealKey, Sealer};
 use corral_gossip::{Frame, NodeStatus};
 
 async fn authkey(node: &Node) -> Vec<u8> {
-    let url = format!("sqlite://{}?mode=ro", node.dir.join("corral.db").display());
-    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let text: String = sqlx::query_scalar("SELECT value FROM config_kv WHERE key = 'priv/authkey'").fetch_one(&db).await.unwrap();
-    db.close().await;
+    let text: String = node.db_scalar("SELECT value FROM config_kv WHERE key = 'priv/authkey'").await;
     let b64: String = serde_json::from_str(&text).unwrap();
     base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
 }
 
 #[tokio::test]
 async fn a_forged_epoch_in_gossip_does_not_wipe_the_store() {
-    let n1 = Node::start_with(Options::named("e1", "127.0.28.1:0"));
-    let t1 = n1.login().await;
-    create(&n1, &t1, "forge", "127.0.28.1").await;
-    let n2 = Node::start_with(Options::named("e2", "127.0.28.2:0"));
-    let t2 = n2.login().await;
-    let (exit, log) = join(&n2, &t2, &n1, &n1.fingerprint, ROOT_PASSWORD, "127.0.28.2").await;
-    assert_eq!(exit, "OK", "{log:?}");
-    wait_status(&n1, &t1, 2, 1).await;
+    let (nodes, t1) = cluster_of(&[("e1", "127.0.28.1"), ("e2", "127.0.28.2")]).await;
+    let n1 = &nodes[0];
 
     // The forger: e2's name, a claimed epoch of 99, sealed with the cluster's authkey, sent to
     // e1's gossip socket (the API's port number, UDP) over and over.
-    let key = SealKey::derive(&authkey(&n1).await);
+    let key = SealKey::derive(&authkey(n1).await);
     let sealer = Sealer::default();
     let socket = tokio::net::UdpSocket::bind("127.0.28.9:0").await.unwrap();
     let forged = |id| Frame::Probe { from: "e2".into(), id, status: NodeStatus { version: "0.1.0".into(), epoch: 99, ..Default::default() } };
@@ -51,7 +42,7 @@ async fn a_forged_epoch_in_gossip_does_not_wipe_the_store() {
     }
 
     // e1 kept its store and its cluster: both members, quorate, writes go through.
-    wait_status(&n1, &t1, 2, 1).await;
+    wait_status(n1, &t1, 2, 1).await;
     let (status, body) = n1.post(&t1, "/access/users/root@pam/token/after-forgery", &[("privsep", "0")]).await;
     assert_eq!(status, 200, "{body}");
     let (_, nodes) = n1.get(&t1, "/cluster/config/nodes").await;

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{json, Node, Options, ROOT_PASSWORD};
+use std::time::Duration;
+
+use common::{eventually, json, Node, Options, ROOT_PASSWORD};
 
 fn peak_rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -54,11 +56,7 @@ async fn a_guesser_on_many_addresses_is_throttled_per_user() {
 
 /// Raft log entries that wrote this node's published cluster log.
 async fn cluster_log_writes(node: &Node) -> i64 {
-    let url = format!("sqlite://{}?mode=ro", node.dir.join("corral.db").display());
-    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let n = sqlx::query_scalar("SELECT COUNT(*) FROM raft_log WHERE entry LIKE '%clusterlog/%'").fetch_one(&db).await.unwrap();
-    db.close().await;
-    n
+    node.db_scalar("SELECT COUNT(*) FROM raft_log WHERE entry LIKE '%clusterlog/%'").await
 }
 
 #[tokio::test]
@@ -67,11 +65,7 @@ async fn a_login_costs_no_store_write() {
     let t = node.login().await;
     node.task_ok(&t, node.post(&t, "/cluster/config", &[("clustername", "quiet")]).await).await;
     // Creating the cluster logged entries; they are published once.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cluster_log_writes(&node).await == 0 {
-        assert!(std::time::Instant::now() < deadline, "the cluster's creation never reached the store's cluster log");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually("the cluster's creation in the store's cluster log", Duration::from_secs(30), || async { cluster_log_writes(&node).await > 0 }).await;
     let before = cluster_log_writes(&node).await;
     for _ in 0..10 {
         node.login().await;

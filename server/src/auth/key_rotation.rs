@@ -19,19 +19,10 @@ pub const DEFAULT_EVERY: Duration = Duration::from_secs(24 * 3600);
 const ROUND: Duration = Duration::from_secs(2);
 
 pub async fn run(state: AppState, every: Duration) {
-    let mut last_error = String::new();
+    let mut errors = crate::changed_error::ChangedError::default();
     loop {
         tokio::time::sleep(ROUND).await;
-        match round(&state, every.as_secs() as i64).await {
-            Ok(()) => last_error.clear(),
-            Err(err) => {
-                let text = format!("{err:#}");
-                if text != last_error {
-                    tracing::warn!("signing keys: {text}");
-                    last_error = text;
-                }
-            }
-        }
+        errors.note("signing keys", round(&state, every.as_secs() as i64).await);
     }
 }
 
@@ -44,7 +35,7 @@ async fn round(state: &AppState, every: i64) -> anyhow::Result<()> {
     if !clustered {
         let local = KeyDocument::load(&state.db, now).await?;
         if local.due(now, every) {
-            follow(state, local.rotated(now)).await?;
+            adopt(state, local.rotated(now)).await?;
         }
         return Ok(());
     }
@@ -59,11 +50,16 @@ async fn round(state: &AppState, every: i64) -> anyhow::Result<()> {
     follow(state, doc).await
 }
 
-/// Make `doc` this node's keys (its copy and the keys in use), unless it already is.
+/// Make the store's `doc` this node's keys, unless its copy already is (the keys in use always
+/// follow the copy: start-up loads it, every change below and at a join sets both).
 async fn follow(state: &AppState, doc: KeyDocument) -> anyhow::Result<()> {
     if KeyDocument::load(&state.db, unix_now()).await? == doc {
         return Ok(());
     }
+    adopt(state, doc).await
+}
+
+async fn adopt(state: &AppState, doc: KeyDocument) -> anyhow::Result<()> {
     doc.store(&state.db).await?;
     state.set_keys(doc.keys());
     tracing::info!(since = doc.current.since, "signing keys changed");

@@ -124,20 +124,12 @@ impl Liveness {
     pub async fn run(self: std::sync::Arc<Self>, db: SqlitePool, me: String, stats: std::sync::Arc<crate::node_stats::NodeStats>) {
         let mut ticker = tokio::time::interval(SYNC_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_error = String::new();
+        let mut errors = crate::changed_error::ChangedError::default();
         loop {
             ticker.tick().await;
             let s = stats.status();
             *self.usage.lock().unwrap_or_else(|p| p.into_inner()) = (s.cpu, s.cpuinfo.cpus, s.memory.used, s.memory.total);
-            if let Err(err) = self.sync(&db, &me).await {
-                let text = format!("{err:#}");
-                if text != last_error {
-                    tracing::warn!("gossip: {text}");
-                    last_error = text;
-                }
-            } else {
-                last_error.clear();
-            }
+            errors.note("gossip", self.sync(&db, &me).await);
         }
     }
 

@@ -275,19 +275,10 @@ pub async fn run(state: AppState) {
     let mut ticker = tokio::time::interval(SYNC_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut round: u32 = 0;
-    let mut last_error = String::new();
+    let mut errors = crate::changed_error::ChangedError::default();
     loop {
         ticker.tick().await;
-        match sync(&state, round % CHECK_EVERY == 0).await {
-            Ok(()) => last_error.clear(),
-            Err(err) => {
-                let text = format!("{err:#}");
-                if text != last_error {
-                    tracing::warn!("ssh keys: {text}");
-                    last_error = text;
-                }
-            }
-        }
+        errors.note("ssh keys", sync(&state, round % CHECK_EVERY == 0).await);
         round = round.wrapping_add(1);
     }
 }

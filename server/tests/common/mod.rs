@@ -127,7 +127,33 @@ impl Node {
 
 }
 
+/// Wait until `cond` holds, asking again every 100 ms; panic with `what` after `within`.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !cond().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl Endpoint {
+    /// One value from the node's database, read from outside (read-only), for what the API
+    /// does not show: the Raft log, the node's own secrets, the store's raw documents.
+    pub async fn db_scalar<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+    {
+        let url = format!("sqlite://{}?mode=ro", self.dir.join("corral.db").display());
+        let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let value = sqlx::query_scalar(sql).fetch_one(&db).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        db.close().await;
+        value
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{}", self.addr, path)
     }
