@@ -16,6 +16,7 @@ pub mod storage;
 pub mod ha;
 pub mod rrd;
 pub mod ticket;
+pub mod params;
 
 pub use ids::{IdError, NodeName, StorageId, TokenName, Userid};
 pub use upid::Upid;

@@ -36,8 +36,14 @@ impl ApiError {
     }
 
     /// A failure that is not the client's fault; the detail goes to the log, not the client.
+    /// A failure inside this node: logged in full, answered without its details, except a
+    /// full disk, which the admin must hear of to fix it.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
-        tracing::error!(%err, "{context}");
+        let text = err.to_string();
+        tracing::error!(err = %text, "{context}");
+        if is_disk_full(&text) {
+            return Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{context}: no space left on device (the data directory's filesystem is full)"));
+        }
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{context}: internal error"))
     }
 }
@@ -55,6 +61,11 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         Self::internal("database", err)
     }
+}
+
+/// Whether an error's text says the disk is full (SQLite's SQLITE_FULL, or ENOSPC).
+fn is_disk_full(text: &str) -> bool {
+    text.contains("database or disk is full") || text.contains("No space left on device") || text.contains("os error 28")
 }
 
 /// A reason phrase may only hold visible ASCII and spaces; PVE uses the first line of the message.

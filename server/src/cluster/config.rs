@@ -45,6 +45,13 @@ pub struct ClusterNode {
     pub node_cert: String,
 }
 
+impl ClusterNode {
+    /// The cluster certificate a call to this member must meet (none recorded: older entries).
+    pub fn cert_pin(&self) -> Option<&str> {
+        (!self.node_cert.is_empty()).then_some(self.node_cert.as_str())
+    }
+}
+
 fn default_gossip_port() -> u16 {
     super::liveness::DEFAULT_GOSSIP_PORT
 }

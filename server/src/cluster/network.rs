@@ -38,7 +38,8 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 }
 
 /// POST `body` to `<peer.api>/api2/json/cluster/raft/<what>` over mutual TLS, the peer checked
-/// to hold the cluster's certificate for its name; the peer's answer.
+/// to hold the cluster's certificate for its name (the very one the configuration records for
+/// it, once this node has a configuration); the peer's answer.
 pub async fn node_call<Req: Serialize, Resp: DeserializeOwned>(
     tls: &NodeTls,
     db: &SqlitePool,
@@ -49,8 +50,10 @@ pub async fn node_call<Req: Serialize, Resp: DeserializeOwned>(
 ) -> anyhow::Result<Resp> {
     let api = &peer.api;
     let bytes = serde_json::to_vec(body)?;
+    let config = super::ClusterConfig::load(db).await?;
+    let pin = config.as_ref().and_then(|c| c.node(&peer.name)).and_then(|n| n.cert_pin());
     let response = tls
-        .client(&peer.name)?
+        .client(&peer.name, pin)?
         .post(format!("{api}/api2/json/cluster/raft/{what}"))
         .timeout(timeout)
         .header(super::epoch::EPOCH_HEADER, super::epoch::current(db).await.to_string())

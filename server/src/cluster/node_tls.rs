@@ -40,8 +40,8 @@ struct Loaded {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     fingerprint: String,
-    /// One client per peer name, kept so calls reuse connections.
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// One client per peer name (and pinned certificate), kept so calls reuse connections.
+    clients: Mutex<HashMap<(String, Option<String>), reqwest::Client>>,
 }
 
 /// This node's cluster credentials, loaded from its data dir; empty on a standalone node.
@@ -55,11 +55,15 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Checks the server's certificate against the cluster CA for the node name it is meant to be,
-/// whatever address the connection went to.
+/// whatever address the connection went to, and, where the configuration records one, that it
+/// is that member's very certificate: the CA alone would also take a certificate a former
+/// member (who kept the CA key) issued itself for a member's name.
 #[derive(Debug)]
 struct NodeNameVerifier {
     inner: Arc<WebPkiServerVerifier>,
     name: ServerName<'static>,
+    /// The fingerprint recorded for the member in the cluster configuration.
+    pin: Option<String>,
 }
 
 impl ServerCertVerifier for NodeNameVerifier {
@@ -71,7 +75,11 @@ impl ServerCertVerifier for NodeNameVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+        let verified = self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)?;
+        match &self.pin {
+            Some(pin) if *pin != fingerprint(end_entity) => Err(rustls::Error::General(format!("not the certificate recorded for node {:?} in the cluster configuration", self.name))),
+            _ => Ok(verified),
+        }
     }
 
     fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
@@ -159,16 +167,20 @@ impl NodeTls {
     }
 
     /// A client for calls to node `name`: presents this node's cluster certificate and accepts
-    /// only a server certificate the cluster CA issued for `name`.
-    pub fn client(&self, name: &str) -> anyhow::Result<reqwest::Client> {
+    /// only a server certificate the cluster CA issued for `name` and, given `pin` (the
+    /// fingerprint the cluster configuration records for it), that very certificate. Without a
+    /// pin (a joiner, before it has the configuration) the CA and the name decide.
+    pub fn client(&self, name: &str, pin: Option<&str>) -> anyhow::Result<reqwest::Client> {
         let loaded = self.current().ok_or_else(|| anyhow::anyhow!("this node has no cluster certificate"))?;
+        let key = (name.to_string(), pin.map(str::to_string));
         let mut clients = loaded.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(name) {
+        if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
         let verifier = NodeNameVerifier {
             inner: WebPkiServerVerifier::builder_with_provider(loaded.roots.clone(), provider()).build()?,
             name: ServerName::try_from(name.to_string()).with_context(|| format!("node name '{name}' as a TLS name"))?,
+            pin: key.1.clone(),
         };
         let mut tls = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
@@ -178,7 +190,9 @@ impl NodeTls {
         tls.alpn_protocols = vec![NODE_ALPN.to_vec()];
         // Per-request timeouts are set by the caller; this bounds only a hung connect.
         let client = reqwest::Client::builder().use_preconfigured_tls(tls).timeout(Duration::from_secs(600)).build()?;
-        clients.insert(name.to_string(), client.clone());
+        // A member's new certificate replaces its old client.
+        clients.retain(|(n, _), _| n != name);
+        clients.insert(key, client.clone());
         Ok(client)
     }
 }
@@ -202,16 +216,45 @@ mod tests {
         let ca_key = std::fs::read_to_string(&paths.ca_key).unwrap();
         let tls = NodeTls::open(dir.path());
         assert!(tls.server_config().is_none());
-        assert!(tls.client("n2").is_err());
+        assert!(tls.client("n2", None).is_err());
         let creds = crate::pki::issue_node_credentials(&ca, &ca_key, "n1").unwrap();
         tls.install(&creds).unwrap();
         assert_eq!(tls.fingerprint(), Some(fingerprint_of_pem(&creds.cert).unwrap()));
-        assert!(tls.client("n2").is_ok());
+        assert!(tls.client("n2", None).is_ok());
         let mode = std::fs::metadata(&paths.cluster_key).unwrap().permissions();
         assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
         assert!(NodeTls::open(dir.path()).server_config().is_some(), "credentials survive a restart");
         tls.remove();
         assert!(tls.server_config().is_none());
         assert!(NodeTls::open(dir.path()).server_config().is_none());
+    }
+
+    #[test]
+    fn a_pinned_member_certificate_is_the_only_one_taken_for_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::pki::ensure(dir.path(), "n1", &[]).unwrap();
+        let paths = PkiPaths::new(dir.path());
+        let ca = std::fs::read_to_string(&paths.ca_cert).unwrap();
+        let ca_key = std::fs::read_to_string(&paths.ca_key).unwrap();
+        let member = crate::pki::issue_node_credentials(&ca, &ca_key, "n2").unwrap();
+        // What a former member holding the CA key could make for itself.
+        let impostor = crate::pki::issue_node_credentials(&ca, &ca_key, "n2").unwrap();
+        let der = |pem: &str| CertificateDer::pem_slice_iter(pem.as_bytes()).next().unwrap().unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(der(&ca)).unwrap();
+        let verifier = |pin: Option<String>| NodeNameVerifier {
+            inner: WebPkiServerVerifier::builder_with_provider(Arc::new(roots.clone()), provider()).build().unwrap(),
+            name: ServerName::try_from("n2".to_string()).unwrap(),
+            pin,
+        };
+        let name = ServerName::try_from("any").unwrap();
+        let check = |v: &NodeNameVerifier, pem: &str| v.verify_server_cert(&der(pem), &[], &name, &[], UnixTime::now()).is_ok();
+        let pinned = verifier(Some(fingerprint_of_pem(&member.cert).unwrap()));
+        assert!(check(&pinned, &member.cert));
+        assert!(!check(&pinned, &impostor.cert), "another certificate for the member's name is refused");
+        let unpinned = verifier(None);
+        assert!(check(&unpinned, &impostor.cert), "without a recorded certificate (a joiner) the CA and the name decide");
+        let other_name = crate::pki::issue_node_credentials(&ca, &ca_key, "n3").unwrap();
+        assert!(!check(&unpinned, &other_name.cert));
     }
 }

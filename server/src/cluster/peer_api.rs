@@ -24,7 +24,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn call(peers: &Peers<'_>, node: &str, method: reqwest::Method, path: &str, form: &[(&str, String)]) -> Result<Value, String> {
     let config = ClusterConfig::load(peers.db).await.map_err(|e| e.to_string())?.ok_or("this node is not in a cluster")?;
     let target = config.node(node).ok_or_else(|| format!("no such cluster node '{node}'"))?;
-    let client = peers.cluster.tls().client(&target.name).map_err(|e| e.to_string())?;
+    let client = peers.cluster.tls().client(&target.name, target.cert_pin()).map_err(|e| e.to_string())?;
     let root = Userid::parse("root@pam").expect("constant userid");
     let (keys, now) = (&peers.keys, unix_now());
     let mut request = client

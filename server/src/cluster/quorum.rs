@@ -30,14 +30,40 @@ pub fn config_is_quorate(config: &ClusterConfig, voters: Option<&BTreeSet<String
 /// (config known, peers not heard yet) never refuses a write Raft could commit.
 pub const SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Whether this node may start a Raft election: only while gossip shows it a quorum and does
-/// not hear the current leader. A node cut off from the others thus never raises its term (its
-/// gossip loses the leader and the quorum together), so on its return it cannot depose the
-/// working leader — the pre-vote openraft 0.9 lacks. Unknown (not a member yet): allowed.
-pub fn election_allowed(quorate: Option<bool>, leader_heard: bool) -> bool {
-    match quorate {
+/// How long a node that has not followed a leader since it regained quorum keeps out of
+/// elections while gossip still hears the leader: time for the leader (which retries an
+/// unreachable follower every 500 ms) to reach it first.
+pub const ELECTION_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What this node knows when deciding whether its Raft may campaign.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ElectionView {
+    /// What gossip says of this node's quorum (`None`: not a member, or not known).
+    pub quorate: Option<bool>,
+    /// How long it has been quorate without a break.
+    pub quorate_for: std::time::Duration,
+    /// Whether it took a leader's entries or heartbeat since it regained quorum.
+    pub followed_since_quorate: bool,
+    /// Whether gossip hears the leader this node last knew.
+    pub leader_heard: bool,
+    /// Whether this node is the only voter (nobody to depose).
+    pub sole_voter: bool,
+}
+
+/// Whether this node may start a Raft election; openraft's timers then decide when. The
+/// pre-vote openraft 0.9 lacks, from what gossip and the Raft traffic show:
+/// - without quorum, never: a node cut off from the others does not raise its term, so on
+///   its return it cannot depose the working leader;
+/// - a follower that has taken the leader's heartbeats since it last had quorum is one of the
+///   majority: it campaigns on openraft's timers alone when the heartbeats stop, without
+///   waiting for gossip to declare the leader dead (that takes about 2 s);
+/// - a node back from a cut (or a restart) that has not heard the leader's Raft yet waits
+///   while gossip hears the leader, and [`ELECTION_SETTLE`] in any case.
+pub fn election_allowed(view: &ElectionView) -> bool {
+    match view.quorate {
         None => true,
-        Some(quorate) => quorate && !leader_heard,
+        Some(false) => false,
+        Some(true) => view.sole_voter || view.followed_since_quorate || (!view.leader_heard && view.quorate_for >= ELECTION_SETTLE),
     }
 }
 
@@ -46,16 +72,26 @@ pub fn election_allowed(quorate: Option<bool>, leader_heard: bool) -> bool {
 pub async fn keep_hint(db: sqlx::SqlitePool, cluster: std::sync::Arc<super::ClusterHandle>, liveness: std::sync::Arc<super::liveness::Liveness>, me: String) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut quorate_since: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         let online = liveness.online(&me);
+        let voters = cluster.voters().await;
         let quorate = match ClusterConfig::load(&db).await {
-            Ok(Some(config)) if cluster.raft().await.is_some() => Some(config_is_quorate(&config, cluster.voters().await.as_ref(), &online)),
+            Ok(Some(config)) if cluster.raft().await.is_some() => Some(config_is_quorate(&config, voters.as_ref(), &online)),
             _ => None,
         };
         cluster.set_quorum_hint(quorate);
-        let leader_heard = cluster.leader_name().await.is_some_and(|l| l != me && online.contains(&l));
-        cluster.allow_elections(election_allowed(quorate, leader_heard)).await;
+        let now = std::time::Instant::now();
+        quorate_since = if quorate == Some(true) { Some(quorate_since.unwrap_or(now)) } else { None };
+        let view = ElectionView {
+            quorate,
+            quorate_for: quorate_since.map_or(std::time::Duration::ZERO, |since| now - since),
+            followed_since_quorate: quorate_since.zip(cluster.last_append()).is_some_and(|(since, append)| append >= since),
+            leader_heard: cluster.leader_name().await.is_some_and(|l| l != me && online.contains(&l)),
+            sole_voter: voters.is_some_and(|v| v.len() == 1 && v.contains(&me)),
+        };
+        cluster.allow_elections(election_allowed(&view)).await;
     }
 }
 
@@ -64,11 +100,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn elections_only_with_quorum_and_without_a_leader_to_hear() {
-        assert!(election_allowed(Some(true), false), "the leader is gone: elect");
-        assert!(!election_allowed(Some(true), true), "the leader still answers gossip: wait");
-        assert!(!election_allowed(Some(false), false), "cut off: never raise the term");
-        assert!(election_allowed(None, false));
+    fn elections_need_quorum_and_a_followed_leader_or_a_settled_silence() {
+        let settled = ElectionView { quorate: Some(true), quorate_for: ELECTION_SETTLE, ..Default::default() };
+        assert!(election_allowed(&settled), "quorate a while, the leader gone: elect");
+        assert!(!election_allowed(&ElectionView { leader_heard: true, ..settled }), "back from a cut, the leader still answers gossip: wait for its heartbeat");
+        assert!(!election_allowed(&ElectionView { quorate_for: ELECTION_SETTLE / 2, ..settled }), "just back: give the leader time to reach this node");
+        let follower = ElectionView { followed_since_quorate: true, leader_heard: true, quorate_for: std::time::Duration::ZERO, ..settled };
+        assert!(election_allowed(&follower), "a follower of the majority campaigns on Raft's timers, before gossip declares the leader dead");
+        assert!(!election_allowed(&ElectionView { quorate: Some(false), ..follower }), "cut off: never raise the term");
+        assert!(election_allowed(&ElectionView { sole_voter: true, leader_heard: true, quorate_for: std::time::Duration::ZERO, ..settled }));
+        assert!(election_allowed(&ElectionView::default()), "not a member yet");
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct ClusterHandle {
     changes: AppliedKeys,
     /// Since when this node has seen itself without quorum (see [`super::quorum::keep_hint`]).
     no_quorum_since: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When this node last took entries or a heartbeat from a leader (see
+    /// [`super::quorum::election_allowed`]).
+    last_append: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Held for the whole of a join on the joiner: a second join is refused meanwhile, and so are
@@ -127,12 +130,17 @@ async fn local_node_id(db: &SqlitePool) -> sqlx::Result<Option<NodeId>> {
     Ok(text.and_then(|t| t.parse().ok()))
 }
 
+/// Raft's timers. A follower campaigns once it has missed the leader for openraft's leader
+/// lease (`election_timeout_max`) plus its own election timeout: 1.2-1.4 s, so that the
+/// survivors of a leader's loss commit again within 2 s. The heartbeat interval is also
+/// openraft's deadline for one append call, so batches stay small enough to meet it.
 fn raft_config() -> anyhow::Result<Arc<openraft::Config>> {
     let config = openraft::Config {
         cluster_name: "corral".into(),
-        heartbeat_interval: 250,
-        election_timeout_min: 1000,
-        election_timeout_max: 2000,
+        heartbeat_interval: 150,
+        election_timeout_min: 500,
+        election_timeout_max: 700,
+        max_payload_entries: 64,
         ..Default::default()
     };
     Ok(Arc::new(config.validate()?))
@@ -144,7 +152,7 @@ impl ClusterHandle {
     /// ([`super::epoch::start_store`] calls [`Self::resume`]).
     pub async fn open(db: SqlitePool, tls: Arc<NodeTls>) -> anyhow::Result<Arc<Self>> {
         let was_member = local_node_id(&db).await?.is_some();
-        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default(), joining: Default::default(), changes: AppliedKeys::new(64), no_quorum_since: Default::default() }))
+        Ok(Arc::new(Self { db, tls, raft: RwLock::new(None), starting: std::sync::atomic::AtomicBool::new(was_member), reserved_ids: Default::default(), joining: Default::default(), changes: AppliedKeys::new(64), no_quorum_since: Default::default(), last_append: Default::default() }))
     }
 
     /// The lowest node id not in `used`, not a Raft member and not recently handed to another
@@ -192,6 +200,26 @@ impl ClusterHandle {
             }
             _ => *since = None,
         }
+    }
+
+    /// Take the leader's entries or heartbeat (the `append` node call), noting when a leader was
+    /// last followed. `None`: no store runs here.
+    pub async fn accept_append(
+        &self,
+        req: openraft::raft::AppendEntriesRequest<corral_consensus::TypeConfig>,
+    ) -> Option<Result<openraft::raft::AppendEntriesResponse<NodeId>, openraft::error::RaftError<NodeId>>> {
+        use openraft::raft::AppendEntriesResponse as R;
+        let (_, raft) = self.raft().await?;
+        let answer = raft.append_entries(req).await;
+        if matches!(answer, Ok(R::Success | R::PartialSuccess(_) | R::Conflict)) {
+            *self.last_append.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+        }
+        Some(answer)
+    }
+
+    /// When this node last followed a leader (took its entries or heartbeat).
+    pub fn last_append(&self) -> Option<std::time::Instant> {
+        *self.last_append.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// This node's current Raft term.
@@ -376,7 +404,23 @@ impl ClusterHandle {
             if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
                 return Err(ClusterError::NoQuorum);
             }
-            tokio::time::sleep(RETRY_PAUSE).await;
+            self.leader_change(RETRY_PAUSE).await;
+        }
+    }
+
+    /// Wait until this node's view of the leader changes (an election started or ended), at
+    /// most `within`.
+    async fn leader_change(&self, within: Duration) {
+        let Some((_, raft)) = self.raft().await else {
+            return tokio::time::sleep(within).await;
+        };
+        let mut metrics = raft.metrics();
+        let leader = metrics.borrow_and_update().current_leader;
+        let started = tokio::time::Instant::now();
+        let stopped = matches!(tokio::time::timeout(within, metrics.wait_for(|m| m.current_leader != leader)).await, Ok(Err(_)));
+        if stopped {
+            // The store stopped: nothing will change; pause as asked.
+            tokio::time::sleep_until(started + within).await;
         }
     }
 
@@ -394,13 +438,24 @@ impl ClusterHandle {
                 }
             }),
             // A leader that lost power would hold the whole budget in a TCP connect; ask again
-            // (a new leader is elected within about two seconds) rather than wait for it.
-            Ok((_, Some(leader))) => match node_call::<_, Result<CommandResult, String>>(&self.tls, &self.db, &leader, "write", command, left.min(FORWARD_ATTEMPT)).await {
-                Ok(Ok(result)) => Ok(result),
-                Ok(Err(text)) if text == ClusterError::NoQuorum.to_string() => Err(Attempt::Final(ClusterError::NoQuorum)),
-                Ok(Err(text)) => Err(Attempt::Final(ClusterError::Refused(text))),
-                Err(err) => Err(Attempt::Retry(format!("forwarding to the leader {}: {err}", leader.name))),
-            },
+            // as soon as this node sees an election (or after FORWARD_ATTEMPT) rather than wait
+            // for it. The retry carries the same request id, so a write that did reach the old
+            // leader is not applied twice.
+            Ok((raft, Some(leader))) => {
+                let mut metrics = raft.metrics();
+                let leader_id = metrics.borrow_and_update().current_leader;
+                let forward = node_call::<_, Result<CommandResult, String>>(&self.tls, &self.db, &leader, "write", command, left.min(FORWARD_ATTEMPT));
+                let answer = tokio::select! {
+                    answer = forward => answer,
+                    Ok(_) = metrics.wait_for(|m| m.current_leader != leader_id) => return Err(Attempt::Retry(format!("leadership moved from {}", leader.name))),
+                };
+                match answer {
+                    Ok(Ok(result)) => Ok(result),
+                    Ok(Err(text)) if text == ClusterError::NoQuorum.to_string() => Err(Attempt::Final(ClusterError::NoQuorum)),
+                    Ok(Err(text)) => Err(Attempt::Final(ClusterError::Refused(text))),
+                    Err(err) => Err(Attempt::Retry(format!("forwarding to the leader {}: {err}", leader.name))),
+                }
+            }
         }
     }
 

@@ -78,7 +78,8 @@ fn answer<T: serde::Serialize>(value: T) -> Json<Value> {
 }
 
 async fn append(State(state): State<AppState>, NodeCall(req, _): NodeCall<AppendEntriesRequest<TypeConfig>>) -> Result<Json<Value>, ApiError> {
-    Ok(answer(raft(&state).await?.append_entries(req).await))
+    let answer_of = state.cluster.accept_append(req).await;
+    answer_of.map(answer).ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no cluster store running"))
 }
 
 async fn vote(State(state): State<AppState>, NodeCall(req, _): NodeCall<VoteRequest<u64>>) -> Result<Json<Value>, ApiError> {

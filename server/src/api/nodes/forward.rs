@@ -82,7 +82,7 @@ pub fn required_privilege(path: &str) -> Option<(Privilege, String)> {
 
 async fn relay(state: &AppState, target: &crate::cluster::config::ClusterNode, auth: &Authenticated, parts: axum::http::request::Parts, body: Vec<u8>) -> anyhow::Result<Response> {
     let path_and_query = parts.extensions.get::<OriginalUri>().and_then(|u| u.path_and_query().cloned()).map(|p| p.to_string()).unwrap_or_default();
-    let client = state.cluster.tls().client(&target.name)?;
+    let client = state.cluster.tls().client(&target.name, target.cert_pin())?;
     let mut request =
         client.request(parts.method.clone(), format!("{}{path_and_query}", target.api)).timeout(FORWARD_TIMEOUT).header(LOOP_GUARD, "1").body(body);
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
