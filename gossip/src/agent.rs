@@ -306,7 +306,12 @@ impl Agent {
                     }
                 }
                 command = commands.recv() => match command {
-                    Some(Command::SetPeers(peers)) => self.set_peers(peers),
+                    Some(Command::SetPeers(peers)) => {
+                        // New peers are asked for their status at once: a node starting up
+                        // waits for its peers' statuses before it starts its store.
+                        let new = self.set_peers(peers);
+                        self.probe(new).await;
+                    }
                     Some(Command::SetStatus(status)) => self.status = status,
                     Some(Command::SetKey(authkey)) => {
                         let old = std::mem::replace(&mut self.key, SealKey::derive(&authkey));
@@ -320,10 +325,12 @@ impl Agent {
         }
     }
 
-    fn set_peers(&mut self, peers: Vec<(String, SocketAddr)>) {
+    /// Take the configured peers; the ones new to this member.
+    fn set_peers(&mut self, peers: Vec<(String, SocketAddr)>) -> Vec<(String, SocketAddr)> {
         let configured: BTreeMap<String, SocketAddr> = peers.into_iter().filter(|(n, _)| *n != self.name).collect();
+        let new: Vec<(String, SocketAddr)> = configured.iter().filter(|(n, _)| !self.configured.contains_key(*n)).map(|(n, a)| (n.clone(), *a)).collect();
         // A node that just joined is greeted at once rather than at the next tick.
-        for (name, addr) in configured.iter().filter(|(n, _)| !self.configured.contains_key(*n)) {
+        for (name, addr) in &new {
             let _ = self.foca.announce(Member { node: name.clone(), addr: *addr, generation: 0 }, &mut self.runtime);
         }
         self.configured = configured;
@@ -335,6 +342,7 @@ impl Agent {
             entry.addr = Some(*addr);
             entry.alive = self.alive.contains_key(name);
         }
+        new
     }
 
     /// Each second: probe every configured peer for its status and round trip, and announce
@@ -343,15 +351,23 @@ impl Agent {
         let now = Instant::now();
         self.probes.retain(|_, (_, sent)| now.duration_since(*sent) < Duration::from_secs(10));
         let peers: Vec<(String, SocketAddr)> = self.configured.iter().map(|(n, a)| (n.clone(), *a)).collect();
+        self.probe(peers.clone()).await;
         for (name, addr) in peers {
-            let id = self.next_probe;
-            self.next_probe += 1;
-            self.probes.insert(id, (name.clone(), now));
-            let probe = Frame::Probe { from: self.name.clone(), id, status: self.status.clone() };
-            self.send(addr, &probe).await;
             if !self.alive.contains_key(&name) {
                 let _ = self.foca.announce(Member { node: name, addr, generation: 0 }, &mut self.runtime);
             }
+        }
+    }
+
+    /// Send each of `peers` a status probe (its reply carries its status and a round trip).
+    async fn probe(&mut self, peers: Vec<(String, SocketAddr)>) {
+        let now = Instant::now();
+        for (name, addr) in peers {
+            let id = self.next_probe;
+            self.next_probe += 1;
+            self.probes.insert(id, (name, now));
+            let probe = Frame::Probe { from: self.name.clone(), id, status: self.status.clone() };
+            self.send(addr, &probe).await;
         }
     }
 

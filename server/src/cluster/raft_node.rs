@@ -222,6 +222,41 @@ impl ClusterHandle {
         *self.last_append.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether this node leads its Raft group.
+    pub async fn is_leader(&self) -> bool {
+        let Some((id, raft)) = self.raft().await else { return false };
+        let leader = raft.metrics().borrow().current_leader;
+        leader == Some(id)
+    }
+
+    /// Whether a majority of the Raft voters (this node counted) answer a node-channel ping
+    /// within `within`, right now: the proof of reach a node needs before it may campaign
+    /// (see [`super::quorum::election_allowed`]).
+    pub async fn majority_answers(&self, within: Duration) -> bool {
+        let Some((id, raft)) = self.raft().await else { return false };
+        let membership = raft.metrics().borrow().membership_config.membership().clone();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let needed = voters.len() / 2 + 1;
+        let mut answered = usize::from(voters.contains(&id));
+        if answered >= needed {
+            return true;
+        }
+        let mut pings: futures::stream::FuturesUnordered<_> = voters
+            .iter()
+            .filter(|v| **v != id)
+            .filter_map(|v| membership.get_node(v).cloned())
+            .map(|peer| async move { node_call::<_, ()>(&self.tls, &self.db, &peer, "ping", &(), within).await.is_ok() })
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(ok)) = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut pings)).await {
+            answered += usize::from(ok);
+            if answered >= needed {
+                return true;
+            }
+        }
+        false
+    }
+
     /// This node's current Raft term.
     pub async fn term(&self) -> Option<u64> {
         let (_, raft) = self.raft().await?;

@@ -60,7 +60,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for NodeCall<T> {
             .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "node call too large"))?;
         // Raft traffic never crosses epochs: an old-epoch node must not vote in, lead, or
         // write to the new one (and the other way round until it has resynced).
-        let consensus_call = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/write", "/raft/read-index"].iter().any(|p| path.ends_with(p));
+        let consensus_call = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/write", "/raft/read-index", "/raft/ping"].iter().any(|p| path.ends_with(p));
         let mine = crate::cluster::epoch::current(&state.db).await;
         if consensus_call && sender_epoch != mine {
             return Err(ApiError::new(StatusCode::CONFLICT, format!("cluster epoch mismatch: sender {sender_epoch}, this node {mine}")));
@@ -98,6 +98,11 @@ async fn write(State(state): State<AppState>, NodeCall(command, _): NodeCall<Com
 async fn read_index(State(state): State<AppState>, NodeCall((), _): NodeCall<()>) -> Json<Value> {
     let result: Result<u64, String> = state.cluster.leader_read_index(std::time::Duration::from_secs(2)).await.map_err(|e| e.to_string());
     answer(result)
+}
+
+/// A member asking whether this node can be reached before it campaigns (same epoch only).
+async fn ping(NodeCall((), _): NodeCall<()>) -> Json<Value> {
+    answer(())
 }
 
 /// This node's cluster epoch, for a member deciding whether to resync (gossip only hints).
@@ -154,6 +159,7 @@ pub fn router() -> Router<AppState> {
         .route("/raft/read-index", post(read_index))
         .route("/raft/membership", post(membership))
         .route("/raft/epoch", post(epoch))
+        .route("/raft/ping", post(ping))
         .route("/raft/join", post(join))
         .route("/raft/join-finish", post(join_finish))
         .route("/raft/join-abort", post(join_abort))
