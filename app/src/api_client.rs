@@ -118,11 +118,24 @@ pub mod browser {
     use web_sys::{Request, RequestCredentials, RequestInit, Response};
 
     pub async fn fetch(method: &str, url: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, String) {
-        match try_fetch(method, url, body, headers).await {
+        use std::sync::atomic::Ordering;
+        // Once the console logs out, nothing but the logout itself goes out: a refresh
+        // answered 401 after the session is gone would be a failed request in the browser.
+        let ends_session = method == "DELETE" && url.ends_with("/access/session");
+        if LOGGING_OUT.load(Ordering::SeqCst) && !ends_session {
+            return (0, r#"{"data":null,"message":"logging out"}"#.to_string());
+        }
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        let answer = try_fetch(method, url, body, headers).await;
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        match answer {
             Ok(answer) => answer,
             Err(_) => (0, r#"{"data":null,"message":"connection to the node failed"}"#.to_string()),
         }
     }
+
+    /// Requests under way (see [`begin_logout`]).
+    static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
     async fn try_fetch(method: &str, url: &str, body: Option<String>, headers: &[(&str, &str)]) -> Result<(u16, String), JsValue> {
         let init = RequestInit::new();
@@ -167,8 +180,16 @@ pub mod browser {
     /// purpose) must not send the page to `/login?next=…` instead of `/login`.
     static LOGGING_OUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-    pub fn begin_logout() {
+    /// Stop sending requests, and wait (at most 2 s) for those under way to be answered while
+    /// the session still holds.
+    pub async fn begin_logout() {
         LOGGING_OUT.store(true, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..100 {
+            if IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            sleep_ms(20).await;
+        }
     }
 
     pub fn on_unauthorized(status: u16) {

@@ -127,7 +127,7 @@ fn LogoutButton() -> impl IntoView {
     let logout = move |_| {
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
-            api_client::browser::begin_logout();
+            api_client::browser::begin_logout().await;
             let _ = api_client::send::<serde_json::Value>("DELETE", "/access/session", &[], &[]).await;
             if let Some(w) = web_sys::window() {
                 let _ = w.location().assign("/login");
