@@ -31,6 +31,14 @@ fn is_in_progress(err: &openraft::error::RaftError<NodeId, openraft::error::Clie
     )
 }
 
+/// Resolves once `metrics` names a leader other than `from` (or none: an election started);
+/// never, if the store stopped.
+async fn leader_moved(metrics: &mut tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, NodeAddr>>, from: Option<NodeId>) {
+    if metrics.wait_for(|m| m.current_leader != from).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A membership change, as the leader applies it (also the body of the `membership` node call).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum MembershipChange {
@@ -45,23 +53,24 @@ pub enum MembershipChange {
 
 /// Apply `change` on the leader `raft`, waiting its turn behind other membership changes.
 pub async fn apply_membership(raft: &Raft, change: &MembershipChange) -> Result<(), ClusterError> {
-    async fn change_membership(raft: &Raft, members: ChangeMembers<NodeId, NodeAddr>) -> Result<(), ClusterError> {
+    /// Run `step` until no other membership change is in progress.
+    async fn in_turn<T, Fut>(what: &str, step: impl Fn() -> Fut) -> Result<(), ClusterError>
+    where
+        Fut: std::future::Future<Output = Result<T, openraft::error::RaftError<NodeId, openraft::error::ClientWriteError<NodeId, NodeAddr>>>>,
+    {
         loop {
-            match raft.change_membership(members.clone(), false).await {
+            match step().await {
                 Ok(_) => return Ok(()),
                 Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
-                Err(e) => return Err(ClusterError::Refused(format!("changing membership: {e}"))),
+                Err(e) => return Err(ClusterError::Refused(format!("{what}: {e}"))),
             }
         }
     }
+    async fn change_membership(raft: &Raft, members: ChangeMembers<NodeId, NodeAddr>) -> Result<(), ClusterError> {
+        in_turn("changing membership", || raft.change_membership(members.clone(), false)).await
+    }
     async fn add_learner(raft: &Raft, id: NodeId, addr: &NodeAddr) -> Result<(), ClusterError> {
-        loop {
-            match raft.add_learner(id, addr.clone(), true).await {
-                Ok(_) => return Ok(()),
-                Err(e) if is_in_progress(&e) => tokio::time::sleep(RETRY_PAUSE).await,
-                Err(e) => return Err(ClusterError::Refused(format!("adding learner: {e}"))),
-            }
-        }
+        in_turn("adding learner", || raft.add_learner(id, addr.clone(), true)).await
     }
     match change {
         MembershipChange::AddLearner(id, addr) => add_learner(raft, *id, addr).await,
@@ -236,7 +245,7 @@ impl ClusterHandle {
         let Some((id, raft)) = self.raft().await else { return false };
         let membership = raft.metrics().borrow().membership_config.membership().clone();
         let voters: Vec<NodeId> = membership.voter_ids().collect();
-        let needed = voters.len() / 2 + 1;
+        let needed = super::quorum::needed(voters.len() as u32) as usize;
         let mut answered = usize::from(voters.contains(&id));
         if answered >= needed {
             return true;
@@ -451,12 +460,7 @@ impl ClusterHandle {
         };
         let mut metrics = raft.metrics();
         let leader = metrics.borrow_and_update().current_leader;
-        let started = tokio::time::Instant::now();
-        let stopped = matches!(tokio::time::timeout(within, metrics.wait_for(|m| m.current_leader != leader)).await, Ok(Err(_)));
-        if stopped {
-            // The store stopped: nothing will change; pause as asked.
-            tokio::time::sleep_until(started + within).await;
-        }
+        let _ = tokio::time::timeout(within, leader_moved(&mut metrics, leader)).await;
     }
 
     async fn try_write(&self, command: &Command, left: Duration) -> Result<CommandResult, Attempt> {
@@ -482,7 +486,7 @@ impl ClusterHandle {
                 let forward = node_call::<_, Result<CommandResult, String>>(&self.tls, &self.db, &leader, "write", command, left.min(FORWARD_ATTEMPT));
                 let answer = tokio::select! {
                     answer = forward => answer,
-                    Ok(_) = metrics.wait_for(|m| m.current_leader != leader_id) => return Err(Attempt::Retry(format!("leadership moved from {}", leader.name))),
+                    _ = leader_moved(&mut metrics, leader_id) => return Err(Attempt::Retry(format!("leadership moved from {}", leader.name))),
                 };
                 match answer {
                     Ok(Ok(result)) => Ok(result),
