@@ -45,14 +45,14 @@ async fn every_timeframe_answers_as_pve_and_survives_a_restart() {
             assert_eq!(list.len(), count, "{timeframe} {cf}");
             let times: Vec<i64> = list.iter().map(|r| r["time"].as_i64().unwrap()).collect();
             assert!(times.windows(2).all(|w| w[1] - w[0] == resolution), "{timeframe}: rows {resolution} s apart");
-            let newest = list.last().unwrap();
+            let newest = common::fresh_row(&list, "memtotal").unwrap_or_else(|| panic!("{timeframe} {cf}: no fresh row in {list:?}"));
             assert!(newest["memtotal"].as_f64().unwrap() > 0.0 && newest["maxcpu"].as_f64().unwrap() >= 1.0, "{timeframe} {cf}: {newest}");
             // What is not known is left out, as PVE does: the oldest rows predate this node.
             assert!(list[0].get("cpu").is_none(), "{timeframe} {cf}: {}", list[0]);
         }
     }
     let storage = common::cluster::wait_data(&node, &t, "/nodes/localhost/storage/local/rrddata?timeframe=hour", "the local storage's size", |d| {
-        d.as_array().and_then(|l| l.last()).is_some_and(|r| r["total"].as_f64().unwrap_or(0.0) > 0.0 && r["used"].is_number())
+        d.as_array().and_then(|l| common::fresh_row(l, "total")).is_some_and(|r| r["total"].as_f64().unwrap_or(0.0) > 0.0 && r["used"].is_number())
     })
     .await;
     assert_eq!(storage.as_array().unwrap().len(), 70);

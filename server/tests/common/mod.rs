@@ -304,3 +304,9 @@ pub async fn json(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let text = resp.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
+
+/// The newest graph row that knows `field`, if it is one of the last two: the row of the minute
+/// just begun is empty until its first sample (a second in tests), as in PVE's own `rrddata`.
+pub fn fresh_row<'a>(rows: &'a [serde_json::Value], field: &str) -> Option<&'a serde_json::Value> {
+    rows.iter().rev().take(2).find(|r| r[field].is_number())
+}
