@@ -26,10 +26,14 @@ pub fn failovers(log: &[ClusterLogEntry]) -> Vec<Failover> {
     let mut out = Vec::new();
     for (i, e) in log.iter().enumerate() {
         let Some((sid, from, to)) = recovery(&e.msg) else { continue };
-        let before = &log[..i];
-        let lost = before.iter().rev().find(|b| b.msg == format!("node '{from}': state changed from 'online' => 'unknown'"));
-        let fenced = before.iter().rev().find(|b| b.msg == format!("fencing: acknowledged - got agent lock for node '{from}'"));
-        let started = log[i + 1..].iter().find(|a| a.node == to && a.msg == format!("service '{sid}' started"));
+        // Times are whole seconds and each node numbers its own entries, so within the
+        // recovery's second the merged order says nothing: the target may log the start
+        // before the manager's recovery line sorts. Steps are matched by time, not position.
+        let others = || log.iter().enumerate().filter(move |(j, _)| *j != i).map(|(_, a)| *a);
+        let latest_before = |msg: String| others().filter(|b| b.time <= e.time && b.msg == msg).last();
+        let lost = latest_before(format!("node '{from}': state changed from 'online' => 'unknown'"));
+        let fenced = latest_before(format!("fencing: acknowledged - got agent lock for node '{from}'"));
+        let started = others().find(|a| a.time >= e.time && a.node == to && a.msg == format!("service '{sid}' started"));
         let mut steps = Vec::new();
         steps.extend(lost.map(|l| step("lost", l)));
         steps.extend(fenced.map(|f| step("fenced", f)));
@@ -64,6 +68,19 @@ mod tests {
         let f = &all[0];
         assert_eq!((f.sid.as_str(), f.from.as_str(), f.to.as_str()), ("vm:100", "n1", "n3"));
         assert_eq!(f.steps.iter().map(|s| (s.step.as_str(), s.time, s.node.as_str())).collect::<Vec<_>>(), [("lost", 100, "n2"), ("fenced", 105, "n2"), ("recovery", 105, "n2"), ("started", 107, "n3")]);
+    }
+
+    #[test]
+    fn a_start_logged_in_the_recovery_second_by_another_node_counts() {
+        // n3 numbers its entries on its own: its start may sort before n2's recovery line.
+        let log = vec![
+            entry(40, 100, "n2", "node 'n1': state changed from 'online' => 'unknown'"),
+            entry(41, 105, "n2", "fencing: acknowledged - got agent lock for node 'n1'"),
+            entry(42, 105, "n2", "recover service 'vm:100' from fenced node 'n1' to node 'n3'"),
+            entry(7, 105, "n3", "service 'vm:100' started"),
+        ];
+        let steps: Vec<String> = failovers(&log)[0].steps.iter().map(|s| s.step.clone()).collect();
+        assert_eq!(steps, ["lost", "fenced", "recovery", "started"]);
     }
 
     #[test]
