@@ -39,8 +39,10 @@ async fn three_nodes_join_and_share_one_configuration() {
     let (exit, log) = join(&n3, &t3, &n2, &n2.fingerprint, common::ROOT_PASSWORD, "127.0.1.3").await;
     assert_eq!(exit, "OK", "{log:?}");
 
+    // Committed on a majority when the join ends; the third member may apply it a moment later.
     for node in [&n1, &n2, &n3] {
-        let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
+        let data = wait_data(node, &t1, "/cluster/config/nodes", "all three members", |d| d.as_array().is_some_and(|l| l.len() == 3)).await;
+        let body = serde_json::json!({ "data": data });
         assert_eq!(names(&body), ["n1", "n2", "n3"], "on {}", node.addr);
         let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|n| n["nodeid"].as_str().unwrap()).collect();
         assert_eq!(ids, ["1", "2", "3"]);
@@ -68,8 +70,8 @@ async fn three_nodes_join_and_share_one_configuration() {
     })
     .await;
     assert_eq!(with_token(&n3).await.unwrap().status(), 200);
-    let (_, list) = n2.get(&t1, "/access/users/root@pam/token").await;
-    assert_eq!(list["data"][0]["tokenid"], "everywhere");
+    let list = wait_data(&n2, &t1, "/access/users/root@pam/token", "the token replicated to n2", |d| d.as_array().is_some_and(|l| !l.is_empty())).await;
+    assert_eq!(list[0]["tokenid"], "everywhere");
     let resp = n2.client().delete(n2.api("/access/users/root@pam/token/everywhere")).header("Cookie", t1.cookie()).header("CSRFPreventionToken", &t1.csrf).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     wait_data(&n1, &t1, "/access/users/root@pam/token", "the deletion replicated to n1", |d| d.as_array().is_some_and(|l| l.is_empty())).await;
