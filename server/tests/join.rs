@@ -17,8 +17,8 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn names(body: &serde_json::Value) -> Vec<String> {
-    body["data"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
+fn names(data: &serde_json::Value) -> Vec<String> {
+    data.as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
 }
 
 #[tokio::test]
@@ -42,9 +42,8 @@ async fn three_nodes_join_and_share_one_configuration() {
     // Committed on a majority when the join ends; the third member may apply it a moment later.
     for node in [&n1, &n2, &n3] {
         let data = wait_data(node, &t1, "/cluster/config/nodes", "all three members", |d| d.as_array().is_some_and(|l| l.len() == 3)).await;
-        let body = serde_json::json!({ "data": data });
-        assert_eq!(names(&body), ["n1", "n2", "n3"], "on {}", node.addr);
-        let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|n| n["nodeid"].as_str().unwrap()).collect();
+        assert_eq!(names(&data), ["n1", "n2", "n3"], "on {}", node.addr);
+        let ids: Vec<&str> = data.as_array().unwrap().iter().map(|n| n["nodeid"].as_str().unwrap()).collect();
         assert_eq!(ids, ["1", "2", "3"]);
         wait_status(node, &t1, 3, 1).await;
     }
@@ -133,7 +132,7 @@ async fn refused_joins_change_nothing_on_either_side() {
 
     // Nothing changed: the cluster still has one node, the joiner is still standalone.
     let (_, body) = n1.get(&t1, "/cluster/config/nodes").await;
-    assert_eq!(names(&body), ["r1"]);
+    assert_eq!(names(&body["data"]), ["r1"]);
     let (_, body) = joiner.get(&tj, "/cluster/status").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
     assert_eq!(body["data"][0]["type"], "node");
@@ -176,7 +175,7 @@ async fn a_peer_without_quorum_refuses_joiners() {
 
     // Without quorum, reads still work and writes fail the way PVE's do.
     let (status, body) = n1.get(&t1, "/cluster/config/nodes").await;
-    assert_eq!((status, names(&body)), (200, vec!["q1".to_string(), "q2".to_string()]));
+    assert_eq!((status, names(&body["data"])), (200, vec!["q1".to_string(), "q2".to_string()]));
     let line = n1.status_line("DELETE", "/cluster/config/nodes/q2", &[("Cookie", &t1.cookie()), ("CSRFPreventionToken", &t1.csrf)], "").await;
     assert_eq!(line, "HTTP/1.1 500 cluster not ready - no quorum?");
 }
@@ -216,7 +215,7 @@ async fn delnode_removes_a_powered_off_member_and_quorum_follows() {
     let t1 = n1.login().await;
     for node in [&n1, &n2] {
         let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
-        assert_eq!(names(&body), ["d1", "d2"]);
+        assert_eq!(names(&body["data"]), ["d1", "d2"]);
         wait_status(node, &t1, 2, 1).await;
     }
     let (_, body) = n1.get(&t1, "/cluster/status").await;
@@ -260,7 +259,7 @@ async fn two_nodes_joining_at_once_both_get_in() {
     for node in [&n1, &n2, &n3] {
         wait_status(node, &t1, 3, 1).await;
         let (_, body) = node.get(&t1, "/cluster/config/nodes").await;
-        let mut got = names(&body);
+        let mut got = names(&body["data"]);
         got.sort();
         assert_eq!(got, ["c1", "c2", "c3"], "listed by node id, which the joiners got in either order");
         let ids: std::collections::BTreeSet<&str> = body["data"].as_array().unwrap().iter().map(|n| n["nodeid"].as_str().unwrap()).collect();
@@ -287,7 +286,7 @@ async fn a_join_that_fails_in_phase_two_leaves_nothing_behind() {
     let (status, body) = n1.post(&t1, "/access/users/root@pam/token/after-failed-join", &[("privsep", "0")]).await;
     assert_eq!(status, 200, "the cluster kept its quorum: {body}");
     let (_, nodes) = n1.get(&t1, "/cluster/config/nodes").await;
-    assert_eq!(names(&nodes), ["f1"]);
+    assert_eq!(names(&nodes["data"]), ["f1"]);
     let (status, body) = n2.get(&t2, "/cluster/status").await;
     assert_eq!(status, 200, "the joiner's own session still works: {body}");
     assert_eq!(body["data"].as_array().unwrap().len(), 1, "the joiner is standalone again: {body}");

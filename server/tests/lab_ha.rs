@@ -78,6 +78,11 @@ impl Drop for Watcher {
     }
 }
 
+/// Whether a `/cluster/log` answer has a line containing `text`.
+fn logged(log: &serde_json::Value, text: &str) -> bool {
+    log.as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap_or_default().contains(text))
+}
+
 fn row<'a>(rows: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
     rows.as_array()?.iter().find(|r| r["id"] == id)
 }
@@ -113,7 +118,6 @@ async fn the_seed_scenario_recovers_the_guest_and_never_runs_it_twice() {
     let survivor = if second == "n2" { "n3" } else { "n2" }.to_string();
     let s = lab.node(&survivor);
     // Both lines reach the survivor's cluster log (another node's entries arrive in batches).
-    let logged = |d: &serde_json::Value, text: &str| d.as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap_or_default().contains(text));
     let recovered = format!("recover service 'vm:100' from fenced node 'n1' to node '{second}'");
     wait_data(s, &t, "/cluster/log?max=100", "fencing and the recovery in the cluster log", |d| {
         logged(d, "fencing: acknowledged - got agent lock for node 'n1'") && logged(d, &recovered)
@@ -179,7 +183,7 @@ async fn an_isolated_node_stops_its_guest_before_the_majority_starts_it_and_a_hu
     let on = watcher.wait_on("the majority runs the guest", |on| on.len() == 1 && on[0] != "n1").await;
     let holder = on[0].clone();
     let n2 = lab.node("n2");
-    wait_data(n2, &t, "/cluster/log?max=100", "n1 fenced", |d| d.as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap_or_default().contains("fencing: acknowledged - got agent lock for node 'n1'"))).await;
+    wait_data(n2, &t, "/cluster/log?max=100", "n1 fenced", |d| logged(d, "fencing: acknowledged - got agent lock for node 'n1'")).await;
     lab.sh(&["heal"]);
     wait_data(n2, &t, "/cluster/status", "all nodes online again", |d| d.as_array().unwrap().iter().filter(|e| e["online"] == 1).count() == 3).await;
     wait_data(lab.node("n1"), &t, "/cluster/ha/status/current", "n1 sees where the guest is", |d| row(d, "service:vm:100").is_some_and(|r| r["node"] == holder.as_str() && r["state"] == "started")).await;
@@ -236,7 +240,6 @@ async fn the_crm_node_as_first_victim_is_recovered_by_a_new_master() {
     let rows = wait_data(survivor, &t, "/cluster/ha/status/current", "a new master", |d| row(d, "master").is_some_and(|r| r["node"] != master.as_str() && r["status"].as_str().unwrap_or_default().contains("(active, "))).await;
     assert_eq!(row(&rows, "service:vm:100").unwrap()["node"], on[0].as_str(), "{rows}");
     // The new master may be the other node, whose entries reach the survivor in batches.
-    let logged = |d: &serde_json::Value, text: &str| d.as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap_or_default().contains(text));
     wait_data(survivor, &t, "/cluster/log?max=100", "the fencing and the recovery in the log", |d| {
         logged(d, &format!("fencing: acknowledged - got agent lock for node '{master}'")) && logged(d, &format!("recover service 'vm:100' from fenced node '{master}'"))
     })

@@ -24,16 +24,15 @@ pub fn failovers(log: &[ClusterLogEntry]) -> Vec<Failover> {
     let mut log: Vec<&ClusterLogEntry> = log.iter().collect();
     log.sort_by_key(|e| (e.time, e.uid));
     let mut out = Vec::new();
-    for (i, e) in log.iter().enumerate() {
+    for e in &log {
         let Some((sid, from, to)) = recovery(&e.msg) else { continue };
         // Times are whole seconds and each node numbers its own entries, so within the
         // recovery's second the merged order says nothing: the target may log the start
         // before the manager's recovery line sorts. Steps are matched by time, not position.
-        let others = || log.iter().enumerate().filter(move |(j, _)| *j != i).map(|(_, a)| *a);
-        let latest_before = |msg: String| others().filter(|b| b.time <= e.time && b.msg == msg).last();
+        let latest_before = |msg: String| log.iter().filter(|b| b.time <= e.time && b.msg == msg).last();
         let lost = latest_before(format!("node '{from}': state changed from 'online' => 'unknown'"));
         let fenced = latest_before(format!("fencing: acknowledged - got agent lock for node '{from}'"));
-        let started = others().find(|a| a.time >= e.time && a.node == to && a.msg == format!("service '{sid}' started"));
+        let started = log.iter().find(|a| a.time >= e.time && a.node == to && a.msg == format!("service '{sid}' started"));
         let mut steps = Vec::new();
         steps.extend(lost.map(|l| step("lost", l)));
         steps.extend(fenced.map(|f| step("fenced", f)));
