@@ -189,6 +189,11 @@ async fn expected_one_after_losing_two_nodes_and_the_others_resync_when_back() {
         })
         .await;
         assert_eq!(status[0]["nodes"], 3);
+        // Gossip shows the node back before its store has resynced from the new epoch.
+        wait_data(node, &t, "/access/users/root@pam/token", "the survivor's write after the resync", |d| {
+            d.as_array().is_some_and(|l| l.iter().any(|t| t["tokenid"] == "survivor"))
+        })
+        .await;
         let ids = token_ids(node, &t).await;
         assert!(ids.contains("before") && ids.contains("survivor") && !ids.contains("refused"), "{} has {ids:?}", node.addr);
     }
