@@ -197,8 +197,11 @@ async fn expected_one_after_losing_two_nodes_and_the_others_resync_when_back() {
         let ids = token_ids(node, &t).await;
         assert!(ids.contains("before") && ids.contains("survivor") && !ids.contains("refused"), "{} has {ids:?}", node.addr);
     }
-    let (_, log) = lab.node("n3").get(&t, "/cluster/log").await;
-    assert!(log["data"].as_array().unwrap().iter().any(|e| e["msg"].as_str().unwrap().starts_with("resynced from n1")), "{log}");
+    // Logged once the resync has seen the new epoch's configuration arrive (checked every 100 ms).
+    wait_data(lab.node("n3"), &t, "/cluster/log", "n3's resync in its cluster log", |d| {
+        d.as_array().is_some_and(|l| l.iter().any(|e| e["msg"].as_str().unwrap_or_default().starts_with("resynced from n1")))
+    })
+    .await;
     let (status, _) = add_token(lab.node("n2"), &t, "after-resync").await;
     assert_eq!(status, 200);
 }
